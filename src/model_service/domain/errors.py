@@ -1,0 +1,73 @@
+"""The one exception tree of the registry.
+
+Every error the core or a store raises is a :class:`RegistryError` subclass with a stable
+machine ``code``; the HTTP layer maps classes to status codes in exactly one table
+(``server/errors.py``) and the SDK maps the codes back to the same classes.
+
+    RegistryError
+    ├── Invalid              the request is well-formed but breaks a rule (bad name, bad field)
+    │   ├── Malformed        the request cannot be parsed (broken JSON or multipart)
+    │   ├── InvalidId        not a 24-hex ObjectId
+    │   └── ChecksumMismatch the bytes received do not hash to the checksum the client sent
+    ├── NotFound             no such model, version or file
+    ├── Conflict             the state forbids it (file already uploaded, version taken)
+    ├── TooLarge             a body or file exceeds its configured limit
+    ├── UnsupportedMediaType a body of a type the endpoint does not take
+    ├── RangeNotSatisfiable  a ``Range`` that lies outside the file
+    └── Unavailable          a backend cannot be reached or is out of space
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RegistryError(Exception):
+    code = "registry_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        if code is not None:
+            self.code = code
+
+
+class Invalid(RegistryError):
+    code = "invalid"
+
+
+class Malformed(Invalid):
+    code = "malformed_request"
+
+
+class InvalidId(Invalid):
+    code = "invalid_id"
+
+
+class ChecksumMismatch(Invalid):
+    code = "checksum_mismatch"
+
+
+class NotFound(RegistryError):
+    code = "not_found"
+
+
+class Conflict(RegistryError):
+    code = "conflict"
+
+
+class TooLarge(RegistryError):
+    code = "too_large"
+
+
+class UnsupportedMediaType(RegistryError):
+    code = "unsupported_media_type"
+
+
+class RangeNotSatisfiable(RegistryError):
+    code = "range_not_satisfiable"
+
+
+class Unavailable(RegistryError):
+    code = "unavailable"

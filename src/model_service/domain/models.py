@@ -1,0 +1,200 @@
+"""The registry's records. Plain, immutable, typed; no I/O and no framework types."""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .errors import Invalid
+from .versions import Version
+
+JSON = Any
+
+
+class Status(str, enum.Enum):
+    """Lifecycle of a version: ``active`` → ``deprecated`` → ``archived`` (any move is allowed and recorded)."""
+
+    ACTIVE = "active"
+    DEPRECATED = "deprecated"
+    ARCHIVED = "archived"
+
+    @classmethod
+    def parse(cls, value: str) -> "Status":
+        try:
+            return cls(value)
+        except ValueError:
+            raise Invalid(
+                f"'{value}' is not a status: use one of {', '.join(s.value for s in cls)}",
+                code="invalid_status",
+                details={"status": str(value)[:50], "allowed": [s.value for s in cls]},
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """The file attached to a version. ``sha256`` is also its content address in the blob store."""
+
+    sha256: str
+    size_bytes: int
+    format: str | None
+    filename: str | None
+    content_type: str | None
+    uploaded_at: datetime
+
+    @property
+    def checksum(self) -> str:
+        return f"sha256:{self.sha256}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    id: str
+    name: str
+    version: Version
+    algorithm: str
+    hyperparameters: dict[str, JSON]
+    metrics: dict[str, float]
+    dataset_info: dict[str, JSON]
+    tags: tuple[str, ...]
+    description: str
+    created_by: str
+    status: Status
+    parent_model_id: str | None
+    format: str | None
+    file: FileInfo | None
+    created_at: datetime
+    updated_at: datetime
+    download_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """Everything a new version is made of, once the registry has decided name and lineage.
+
+    The store assigns the version number (the next after the name's latest, under its own
+    uniqueness guarantee) and writes it; ``breaking`` says which part to bump.
+    """
+
+    id: str
+    name: str
+    algorithm: str
+    hyperparameters: dict[str, JSON]
+    metrics: dict[str, float]
+    dataset_info: dict[str, JSON]
+    tags: tuple[str, ...]
+    description: str
+    created_by: str
+    status: Status
+    format: str | None
+    parent_model_id: str | None
+    breaking: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """A partial update: only the fields present in ``values`` change."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    actor: str = "anonymous"
+    at: datetime | None = None
+
+
+class EventKind(str, enum.Enum):
+    CREATED = "created"
+    STATUS = "status"
+    UPDATED = "updated"
+    UPLOADED = "uploaded"
+    DOWNLOADED = "downloaded"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One append-only record of something that happened to a version."""
+
+    model_id: str
+    model_name: str
+    kind: EventKind
+    actor: str
+    at: datetime
+    data: dict[str, JSON] = field(default_factory=dict)
+    id: int | None = None
+
+
+# ---- validation of the free-form parts -------------------------------------------------------
+
+MAX_TAGS = 64
+MAX_TAG_LENGTH = 64
+MAX_KEY_LENGTH = 128
+MAX_TEXT_LENGTH = 256
+MAX_DESCRIPTION_LENGTH = 16_384
+_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/+=@-]*")
+_METRIC = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/@-]*")
+
+
+def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    """Tags are short words (no spaces or commas: ``tags=`` filters are comma lists), deduplicated in order."""
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, Sequence):
+        raise Invalid("tags must be a list of strings", code="invalid_tags")
+    seen: dict[str, None] = {}
+    for tag in tags:
+        if not isinstance(tag, str) or not (1 <= len(tag) <= MAX_TAG_LENGTH) or not _TAG.fullmatch(tag):
+            raise Invalid(
+                f"Invalid tag {tag!r}: 1-{MAX_TAG_LENGTH} characters of letters, digits and _ . : / + = @ -",
+                code="invalid_tags",
+                details={"tag": str(tag)[:100]},
+            )
+        seen.setdefault(tag, None)
+    if len(seen) > MAX_TAGS:
+        raise Invalid(f"At most {MAX_TAGS} tags per version", code="invalid_tags", details={"count": len(seen)})
+    return tuple(seen)
+
+
+def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Metrics are named finite numbers; names may not contain spaces (they appear in filters)."""
+    if not isinstance(metrics, Mapping):
+        raise Invalid("metrics must be an object of name → number", code="invalid_metrics")
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str) or not (1 <= len(key) <= MAX_KEY_LENGTH) or not _METRIC.fullmatch(key):
+            raise Invalid(
+                f"Invalid metric name {key!r}: letters, digits and _ . : / @ -",
+                code="invalid_metrics",
+                details={"metric": str(key)[:100]},
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise Invalid(
+                f"Metric '{key}' must be a finite number, got {value!r}"[:300],
+                code="invalid_metrics",
+                details={"metric": key},
+            )
+        out[key] = value
+    return out
+
+
+def clean_object(value: Mapping[str, Any], what: str) -> dict[str, JSON]:
+    if not isinstance(value, Mapping):
+        raise Invalid(f"{what} must be a JSON object", code=f"invalid_{what}")
+    for key in value:
+        if not isinstance(key, str) or not (1 <= len(key) <= MAX_KEY_LENGTH):
+            raise Invalid(f"{what} keys must be 1-{MAX_KEY_LENGTH} characters", code=f"invalid_{what}",
+                          details={"key": str(key)[:100]})
+    return dict(value)
+
+
+def clean_text(value: str, what: str, *, max_length: int = MAX_TEXT_LENGTH, allow_empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"{what} must be a string", code=f"invalid_{what}")
+    value = value.strip()
+    if not value and not allow_empty:
+        raise Invalid(f"{what} must not be empty", code=f"invalid_{what}")
+    if len(value) > max_length or any(ord(c) < 32 and c not in "\n\t\r" for c in value):
+        raise Invalid(f"{what} must be at most {max_length} printable characters", code=f"invalid_{what}",
+                      details={"max_length": max_length})
+    return value

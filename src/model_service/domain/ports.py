@@ -1,0 +1,173 @@
+"""The storage ports. Each backend implements one of these protocols; the semantics stated in the
+docstrings are what ``tests/contract`` checks against every backend.
+
+Both ports are synchronous: the HTTP layer calls them from worker threads. Backends raise only
+:mod:`model_service.domain.errors` exceptions (a driver's own exceptions are translated at the
+backend's edge) — :class:`~.errors.NotFound`, :class:`~.errors.Conflict` and, when the backend
+itself is unreachable or full, :class:`~.errors.Unavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from .models import Draft, Event, FileInfo, ModelVersion
+
+# ---- blobs -----------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class BlobUpload(Protocol):
+    """A blob being written to temporary space, invisible under any key until :meth:`commit`."""
+
+    def write(self, data: bytes) -> None:
+        """Append bytes. Memory use does not grow with the total written."""
+
+    def finish(self) -> None:
+        """All bytes are written: make them durable in temporary space (flush, fsync)."""
+
+    def commit(self, key: str) -> bool:
+        """Make the finished bytes readable under ``key``, atomically: a reader sees either no blob
+        or the whole blob, never a partial one.
+
+        Keys are content addresses, so if ``key`` already exists its content is the same and the
+        existing blob is kept: ``False``. ``True`` means this call created the blob. The temporary
+        bytes stay until :meth:`abort`, so a commit whose blob was deleted again (a metadata
+        transaction that failed and is retried) can be repeated.
+        """
+
+    def abort(self) -> None:
+        """Release the temporary bytes. Call it once done, committed or not; safe to repeat."""
+
+
+@runtime_checkable
+class BlobReader(Protocol):
+    size: int
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the current position; ``b""`` at the end."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """One backend's own check: ``ok`` and a human ``detail``, plus figures for operators."""
+
+    ok: bool
+    detail: str = "healthy"
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """Content-addressed storage of model files. Keys are lowercase sha256 hex digests."""
+
+    def begin_upload(self) -> BlobUpload:
+        """Start writing a new blob to temporary space."""
+
+    def open(self, key: str, offset: int = 0) -> BlobReader:
+        """A reader positioned at ``offset``; :class:`NotFound` if there is no blob ``key``.
+        Never loads the blob into memory."""
+
+    def size(self, key: str) -> int | None:
+        """The blob's size in bytes, or None if it does not exist."""
+
+    def delete(self, key: str) -> None:
+        """Remove the blob. Deleting a missing key is not an error."""
+
+    def check(self) -> Health:
+        """Whether the store can be read and written now."""
+
+    def close(self) -> None: ...
+
+
+# ---- metadata --------------------------------------------------------------------------------
+
+LATEST = "latest"
+"""``Draft.parent_model_id`` value meaning "the name's latest version at the time of insertion"."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBlob:
+    """A finished upload waiting to be referenced by a version.
+
+    The metadata store calls :attr:`commit` under its per-content serialisation (see
+    :meth:`MetadataStore.attach_file`) as the last step before its transaction commits.
+    """
+
+    file: FileInfo
+    commit: Callable[[], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[ModelVersion]
+    total: int
+
+
+class MetadataStore(Protocol):
+    """Versions, their files' metadata, and the append-only event log.
+
+    Blob references: a blob (by sha256) is referenced by every version whose file has that
+    sha256. Changes to the references of one sha256 are serialised by the store (a row or
+    advisory lock, or a database-wide write lock), and the blob side effects passed in
+    (:class:`PendingBlob`, ``release_blob``) run inside that serialisation. So a blob is never
+    deleted while a version is about to reference it, and never left behind by its last reference.
+    """
+
+    def create_version(self, draft: Draft, blob: PendingBlob | None = None) -> ModelVersion:
+        """Insert a new version of ``draft.name``.
+
+        Its number follows the name's latest version (:func:`~.versions.following`), unique and
+        gap-free under any number of concurrent writers (a uniqueness constraint plus retry).
+        ``draft.parent_model_id == LATEST`` sets the parent to that latest version (None for the
+        first). Appends a ``created`` event; with ``blob``, also attaches the file exactly as
+        :meth:`attach_file` does, in the same transaction: either everything is written or nothing.
+        """
+
+    def get(self, model_id: str) -> ModelVersion:
+        """The version with this id; :class:`NotFound` if none."""
+
+    def list(self, offset: int, limit: int) -> Page:
+        """Versions newest first (creation time, then id), ``limit`` from ``offset``, and the total."""
+
+    def update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime) -> ModelVersion:
+        """Set the given mutable fields and ``updated_at``. A status change appends a ``status``
+        event ``{"from", "to"}``; other changed fields a ``updated`` event ``{"fields": [...]}``,
+        atomically with the change. :class:`NotFound` if the version does not exist."""
+
+    def attach_file(self, model_id: str, blob: PendingBlob, actor: str) -> ModelVersion:
+        """Give a version its file, once: :class:`Conflict` if it already has one (nothing is
+        committed), :class:`NotFound` if it does not exist. Otherwise store the file's metadata,
+        append an ``uploaded`` event and, under the serialisation for ``blob.file.sha256`` and
+        as the transaction's last step, call ``blob.commit()``. If ``blob.commit()`` fails nothing
+        is written. Only a failure of the final database commit itself can leave a newly created
+        blob unreferenced: an orphan, which garbage collection removes; a referenced blob is
+        never deleted."""
+
+    def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime) -> ModelVersion:
+        """Remove a version and return it as it was; append a ``deleted`` event. If it was the last
+        reference to its file's blob, call ``release_blob(sha256)`` before the deletion commits."""
+
+    def record_download(self, model_id: str, actor: str, at: datetime, data: Mapping[str, Any]) -> None:
+        """Count one completed download: increment ``download_count`` and append a ``downloaded``
+        event, atomically. A version deleted meanwhile is silently skipped."""
+
+    def events(self, model_id: str, kinds: tuple[str, ...] | None = None) -> list[Event]:
+        """The version's events, oldest first (events outlive the version they describe)."""
+
+    def summary(self) -> dict[str, int]:
+        """``total_models``, ``active_models``, ``stored_bytes`` (distinct blobs), by aggregate query."""
+
+    def prepare(self, *, migrate: bool) -> None:
+        """Make the backend ready to serve. With ``migrate``, bring its schema up to date;
+        without, raise :class:`Unavailable` naming the command to run if it is not current."""
+
+    def check(self) -> Health:
+        """Whether the database answers and its schema is current."""
+
+    def close(self) -> None: ...

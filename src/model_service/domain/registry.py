@@ -1,0 +1,283 @@
+"""The registry service: every rule about names, versions, lineage, files and lifecycle.
+
+It is the only place that decides; stores persist and the HTTP layer translates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from . import naming
+from .errors import Conflict, Invalid, NotFound
+from .formats import format_from_filename, normalize_format
+from .ids import new_id, parse_id
+from .incoming import IncomingFile
+from .models import (
+    MAX_DESCRIPTION_LENGTH,
+    Draft,
+    Event,
+    FileInfo,
+    ModelVersion,
+    Status,
+    clean_metrics,
+    clean_object,
+    clean_tags,
+    clean_text,
+)
+from .ports import LATEST, BlobReader, BlobStore, Health, MetadataStore, Page, PendingBlob
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What a client asks to register. ``name=None`` asks for a generated semantic name."""
+
+    algorithm: str
+    name: str | None = None
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    dataset_info: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    created_by: str | None = None
+    status: str = Status.ACTIVE.value
+    format: str | None = None
+    breaking_changes: bool = False
+
+    def validated(self) -> "Registration":
+        """The same registration with every field checked and normalised (raises :class:`Invalid`)."""
+        return replace(
+            self,
+            algorithm=clean_text(self.algorithm, "algorithm", max_length=128, allow_empty=False),
+            name=None if self.name is None else naming.validate_name(self.name),
+            hyperparameters=clean_object(self.hyperparameters, "hyperparameters"),
+            metrics=clean_metrics(self.metrics),
+            dataset_info=clean_object(self.dataset_info, "dataset_info"),
+            tags=clean_tags(self.tags),
+            description=clean_text(self.description, "description", max_length=MAX_DESCRIPTION_LENGTH),
+            created_by=None if self.created_by is None else clean_text(self.created_by, "created_by", allow_empty=False),
+            status=Status.parse(self.status).value,
+            format=None if self.format is None else normalize_format(self.format),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFile:
+    """A finished upload (checksum verified, bytes durable in temporary space) and what the client said of it."""
+
+    incoming: IncomingFile
+    filename: str | None = None
+    content_type: str | None = None
+    format: str | None = None
+
+
+# Fields of a version that PUT may change. Everything else identifies the artifact (what was
+# trained, how, from what): change those by registering a new version.
+MUTABLE_FIELDS = frozenset({"description", "tags", "status", "metrics"})
+IMMUTABLE_FIELDS = frozenset({
+    "id", "name", "version", "algorithm", "hyperparameters", "dataset_info", "created_by", "created_at",
+    "updated_at", "parent_model_id", "file_metadata", "format", "download_count",
+})
+INHERITED_FIELDS = ("algorithm", "hyperparameters", "metrics", "dataset_info", "tags", "description", "format")
+
+
+class Registry:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        blobs: BlobStore,
+        *,
+        max_file_size: int,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.metadata = metadata
+        self.blobs = blobs
+        self.max_file_size = max_file_size
+        self.clock = clock
+
+    # ---- registration and versions ---------------------------------------------------------
+
+    def register(self, registration: Registration, actor: str, file: ReceivedFile | None = None) -> ModelVersion:
+        """Register a model. An existing name gets its next version, derived from its latest."""
+        reg = registration.validated()
+        now = self.clock()
+        name = reg.name or naming.semantic_name(reg.algorithm, reg.metrics, now)
+        draft = self._draft(reg, name=name, parent=LATEST, actor=actor, now=now)
+        return self._create(draft, file, actor)
+
+    def new_version(
+        self, base_id: str, overrides: Mapping[str, Any], actor: str, file: ReceivedFile | None = None
+    ) -> ModelVersion:
+        """The seed's ``create_model_version``: a new version of ``base_id``'s name, made of the
+        base's fields with ``overrides`` applied, whose parent is the base. The file is not
+        inherited: the new version gets its own upload."""
+        base = self.get(base_id)
+        unknown = set(overrides) - set(INHERITED_FIELDS) - {"created_by", "status", "breaking_changes", "name"}
+        if unknown:
+            raise Invalid(f"Unknown or immutable fields for a new version: {', '.join(sorted(unknown))}",
+                          code="invalid_fields", details={"fields": sorted(unknown)})
+        if "name" in overrides and overrides["name"] != base.name:
+            raise Invalid("A new version keeps its base's name; register under a new name with POST /api/v1/models",
+                          code="invalid_name", details={"name": overrides["name"], "base_name": base.name})
+        inherited = {key: getattr(base, key) for key in INHERITED_FIELDS}
+        merged = {**inherited, **{k: v for k, v in overrides.items() if k != "name"}}
+        reg = Registration(name=base.name, **merged).validated()
+        draft = self._draft(reg, name=base.name, parent=base.id, actor=actor, now=self.clock())
+        return self._create(draft, file, actor)
+
+    def _draft(self, reg: Registration, *, name: str, parent: str, actor: str, now: datetime) -> Draft:
+        return Draft(
+            id=new_id(now.timestamp()),
+            name=name,
+            algorithm=reg.algorithm,
+            hyperparameters=dict(reg.hyperparameters),
+            metrics=dict(reg.metrics),
+            dataset_info=dict(reg.dataset_info),
+            tags=tuple(reg.tags),
+            description=reg.description,
+            created_by=reg.created_by or actor,
+            status=Status(reg.status),
+            format=reg.format,
+            parent_model_id=parent,
+            breaking=reg.breaking_changes,
+            created_at=now,
+        )
+
+    def _create(self, draft: Draft, file: ReceivedFile | None, actor: str) -> ModelVersion:
+        if file is None:
+            return self.metadata.create_version(draft)
+        try:
+            pending = self._pending(file, declared_format=draft.format)
+            return self.metadata.create_version(draft, pending)
+        finally:
+            file.incoming.abort()
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def get(self, model_id: str) -> ModelVersion:
+        return self.metadata.get(parse_id(model_id))
+
+    def list(self, page: int, limit: int) -> Page:
+        return self.metadata.list((page - 1) * limit, limit)
+
+    def history(self, model_id: str) -> list[Event]:
+        model_id = parse_id(model_id)
+        events = self.metadata.events(model_id, kinds=("created", "status", "updated", "uploaded", "deleted"))
+        if not events:
+            self.metadata.get(model_id)  # NotFound for an id that never existed
+        return events
+
+    # ---- changes ---------------------------------------------------------------------------
+
+    def update(self, model_id: str, values: Mapping[str, Any], actor: str) -> ModelVersion:
+        model_id = parse_id(model_id)
+        immutable = sorted(set(values) & IMMUTABLE_FIELDS)
+        if immutable:
+            raise Invalid(
+                f"Cannot change {', '.join(immutable)}: these identify the artifact; register a new version instead",
+                code="immutable_field",
+                details={"fields": immutable, "mutable": sorted(MUTABLE_FIELDS)},
+            )
+        unknown = sorted(set(values) - MUTABLE_FIELDS)
+        if unknown:
+            raise Invalid(f"Unknown fields: {', '.join(unknown)}", code="unknown_field",
+                          details={"fields": unknown, "mutable": sorted(MUTABLE_FIELDS)})
+        clean: dict[str, Any] = {}
+        for key, value in values.items():
+            if key == "description":
+                clean[key] = clean_text(value, "description", max_length=MAX_DESCRIPTION_LENGTH)
+            elif key == "tags":
+                clean[key] = clean_tags(value)
+            elif key == "status":
+                clean[key] = Status.parse(value)
+            elif key == "metrics":
+                clean[key] = clean_metrics(value)
+        return self.metadata.update(model_id, clean, actor, self.clock())
+
+    def delete(self, model_id: str, actor: str) -> ModelVersion:
+        """Delete a version; its file's blob goes with its last reference."""
+        return self.metadata.delete(parse_id(model_id), self.blobs.delete, actor, self.clock())
+
+    # ---- files -----------------------------------------------------------------------------
+
+    def ensure_can_upload(self, model_id: str) -> ModelVersion:
+        """Fail before any byte is read: unknown version (404) or a file already there (409)."""
+        model = self.get(model_id)
+        if model.file is not None:
+            raise _already_has_file(model)
+        return model
+
+    def begin_upload(self, expected_sha256: str | None = None) -> IncomingFile:
+        return IncomingFile(self.blobs.begin_upload(), max_size=self.max_file_size, expected_sha256=expected_sha256)
+
+    def attach(self, model_id: str, file: ReceivedFile, actor: str) -> ModelVersion:
+        """Attach a finished upload to a version. Always consumes ``file`` (committed or discarded)."""
+        try:
+            model = self.ensure_can_upload(model_id)
+            return self.metadata.attach_file(model.id, self._pending(file, declared_format=model.format), actor)
+        finally:
+            file.incoming.abort()
+
+    def _pending(self, file: ReceivedFile, *, declared_format: str | None) -> PendingBlob:
+        incoming = file.incoming
+        if incoming.sha256 is None:
+            raise RuntimeError("attach() needs a finished upload")
+        fmt = file.format or declared_format or format_from_filename(file.filename)
+        info = FileInfo(
+            sha256=incoming.sha256,
+            size_bytes=incoming.size,
+            format=None if fmt is None else normalize_format(fmt),
+            filename=file.filename,
+            content_type=file.content_type,
+            uploaded_at=self.clock(),
+        )
+        key = incoming.sha256
+        return PendingBlob(file=info, commit=lambda: incoming.upload.commit(key))
+
+    def open_file(self, model_id: str) -> tuple[ModelVersion, Callable[[int], BlobReader]]:
+        """The version and a way to open its blob at an offset; :class:`NotFound` if it has no file."""
+        model = self.get(model_id)
+        if model.file is None:
+            raise NotFound(f"Model {model.id} has no file; upload one with POST /api/v1/models/{model.id}/upload",
+                           code="file_not_found", details={"model_id": model.id})
+        key = model.file.sha256
+        return model, lambda offset: self.blobs.open(key, offset)
+
+    def record_download(self, model_id: str, actor: str, data: Mapping[str, Any]) -> None:
+        self.metadata.record_download(model_id, actor, self.clock(), data)
+
+    # ---- health ----------------------------------------------------------------------------
+
+    def integrity(self, sample: int = 20) -> Health:
+        """The newest ``sample`` files exist in the blob store with their recorded sizes."""
+        problems = []
+        checked = 0
+        for model in self.metadata.list(0, sample).items:
+            if model.file is None:
+                continue
+            checked += 1
+            size = self.blobs.size(model.file.sha256)
+            if size != model.file.size_bytes:
+                problems.append({"model_id": model.id, "sha256": model.file.sha256,
+                                 "expected_size": model.file.size_bytes, "found_size": size})
+        if problems:
+            return Health(False, f"{len(problems)} of {checked} sampled files missing or wrong size",
+                          {"problems": problems, "checked": checked})
+        return Health(True, info={"checked": checked})
+
+
+def _already_has_file(model: ModelVersion) -> Conflict:
+    return Conflict(
+        f"Model {model.id} already has a file; files are immutable, register a new version instead",
+        code="file_exists",
+        details={"model_id": model.id, "checksum": model.file.checksum if model.file else None},
+    )

@@ -1,0 +1,78 @@
+"""The application factory: settings in, a ready app out (stores built, schema checked)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from .. import __version__
+from ..config import Settings, load_settings
+from ..domain.registry import Registry
+from ..stores import build_blob_store, build_metadata_store
+from . import errors
+from .middleware import RequestIdMiddleware
+from .routers import files, health, models
+
+log = logging.getLogger("model_service")
+
+EXPOSED_HEADERS = ["X-Request-ID", "X-File-Checksum", "X-Model-Id", "X-Model-Algorithm", "X-Model-Version",
+                   "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Location"]
+
+
+def build_registry(settings: Settings) -> Registry:
+    """Build both stores from the settings and check them; fails fast with a clear message."""
+    metadata = build_metadata_store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        metadata.prepare(migrate=settings.should_migrate)
+        blobs = build_blob_store(settings.resolved_blob_store_url)
+    except BaseException:
+        metadata.close()
+        raise
+    return Registry(metadata, blobs, max_file_size=settings.max_file_size)
+
+
+def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    registry = registry or build_registry(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        registry.metadata.close()
+        registry.blobs.close()
+
+    app = FastAPI(
+        title="TensorFleet Model Service",
+        version=__version__,
+        description="A registry for trained ML models: metadata, versions and files.",
+        lifespan=lifespan,
+        max_body_size=settings.max_request_size,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    errors.install(app)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=EXPOSED_HEADERS)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health.router)
+    app.include_router(models.build_router(settings))
+    app.include_router(files.build_router(settings))
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> dict[str, str]:
+        return {"service": "model-service", "version": __version__, "api": "/api/v1/models", "docs": "/docs",
+                "openapi": "/openapi.json", "health": "/health"}
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Entry point for ``uvicorn --factory`` (and worker processes)."""
+    settings = load_settings()
+    logging.getLogger("model_service").setLevel(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,107 @@
+"""The one table from errors to HTTP, and the handlers that render every error the same way:
+``{"success": false, "error": <message>, "code": <machine code>, "details": {...}, "request_id": …}``."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from ..domain import errors
+
+log = logging.getLogger("model_service.server")
+
+STATUS_BY_ERROR: dict[type[errors.RegistryError], int] = {
+    errors.InvalidId: 400,
+    errors.Malformed: 400,
+    errors.ChecksumMismatch: 422,
+    errors.Invalid: 422,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.RangeNotSatisfiable: 416,
+    errors.Unavailable: 503,
+}
+
+CODE_BY_STATUS = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    411: "length_required",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    416: "range_not_satisfiable",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def status_for(exc: errors.RegistryError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def error_body(request: Request | None, message: str, code: str, details: dict[str, Any] | None = None) -> dict:
+    request_id = request.scope.get("state", {}).get("request_id") if request is not None else None
+    return {"success": False, "error": message, "code": code, "details": details or {}, "request_id": request_id}
+
+
+def error_response(request: Request | None, status: int, message: str, code: str,
+                   details: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(request, message, code, details), status_code=status, headers=headers)
+
+
+async def _registry_error(request: Request, exc: errors.RegistryError) -> JSONResponse:
+    status = status_for(exc)
+    if status >= 500:
+        log.warning("%s: %s", exc.code, exc.message)
+    headers = {"Content-Range": f"bytes */{exc.details['size']}"} if status == 416 and "size" in exc.details else None
+    return error_response(request, status, exc.message, exc.code, exc.details, headers)
+
+
+def _location(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc if part != "body") or "body"
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [{"field": _location(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")}
+                for e in exc.errors()]
+    if any(p["type"] == "json_invalid" for p in problems):
+        detail = next(e for e in exc.errors() if e.get("type") == "json_invalid")
+        return error_response(request, 400, f"Malformed JSON body: {detail.get('ctx', {}).get('error', 'invalid')}",
+                              "invalid_json", {"position": detail.get("loc", (None, None))[-1]})
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+    return error_response(request, 422, f"Invalid request: {summary}", "validation_error", {"errors": problems})
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    code = CODE_BY_STATUS.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"No such endpoint: {request.method} {request.url.path}"
+    if exc.status_code == 413:
+        message = "Request body too large"
+    return error_response(request, exc.status_code, message, code, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    request_id = request.scope.get("state", {}).get("request_id")
+    log.exception("Unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
+    return error_response(request, 500, "Internal server error", "internal_error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.RegistryError, _registry_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

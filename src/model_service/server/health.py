@@ -1,0 +1,76 @@
+"""Service health: a cheap liveness answer and the detailed check of every backend."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .. import __version__
+from ..config import Settings
+from ..domain.ports import Health
+from ..domain.registry import Registry
+
+SERVICE = "model-service"
+STARTED = time.monotonic()
+
+
+def liveness() -> dict[str, Any]:
+    return {
+        "status": "healthy",
+        "service": SERVICE,
+        "version": __version__,
+        "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "uptime_seconds": round(time.monotonic() - STARTED, 1),
+    }
+
+
+def _guarded(check) -> Health:
+    try:
+        return check()
+    except Exception as exc:  # a check that blows up is a failed check, not a failed endpoint
+        return Health(False, f"unhealthy: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+def disk_space(settings: Settings) -> Health:
+    """Enough room under DATA_DIR for one more upload of the largest allowed size."""
+    path = settings.data_dir if settings.data_dir.exists() else settings.data_dir.parent
+    usage = shutil.disk_usage(path)
+    info = {"path": str(path.resolve()), "free_bytes": usage.free, "total_bytes": usage.total,
+            "required_free_bytes": settings.max_file_size}
+    if usage.free < settings.max_file_size:
+        return Health(False, f"unhealthy: {usage.free} bytes free, less than MAX_FILE_SIZE", info)
+    return Health(True, info=info)
+
+
+def detailed(registry: Registry, settings: Settings) -> tuple[dict[str, Any], bool]:
+    """The seed's detailed shape: ``checks`` name → "healthy" | "unhealthy: …", plus figures."""
+    checks = {
+        "database": _guarded(registry.metadata.check),
+        "blob_store": _guarded(registry.blobs.check),
+        "disk_space": _guarded(lambda: disk_space(settings)),
+        "model_registry": _guarded(registry.integrity),
+    }
+    healthy = all(check.ok for check in checks.values())
+    body: dict[str, Any] = {
+        "service": SERVICE,
+        "status": "healthy" if healthy else "unhealthy",
+        "version": __version__,
+        "timestamp": liveness()["timestamp"],
+        "checks": {name: "healthy" if c.ok else (c.detail if c.detail.startswith("unhealthy") else f"unhealthy: {c.detail}")
+                   for name, c in checks.items()},
+        "check_details": {name: c.info for name, c in checks.items()},
+    }
+    try:
+        summary = registry.metadata.summary()
+        body["metrics"] = {
+            "total_models": summary["total_models"],
+            "active_models": summary["active_models"],
+            "storage_usage_gb": round(summary["stored_bytes"] / 1024**3, 6),
+        }
+    except Exception:
+        body["metrics"] = None
+    if not healthy:
+        body["issues"] = [name for name, c in checks.items() if not c.ok]
+    return body, healthy

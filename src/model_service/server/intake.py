@@ -1,0 +1,99 @@
+"""Files in: the flows the upload-capable endpoints share (raw body, or multipart with fields)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from starlette.requests import Request
+
+from ..config import Settings
+from ..domain.formats import normalize_format
+from ..domain.incoming import parse_checksum
+from ..domain.registry import ReceivedFile, Registry
+from .uploads import FileSink, MultipartForm, ensure_length_at_most, stream_body_into
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_filename(name: str | None) -> str | None:
+    """The last path component of a client's filename, without control characters, ≤ 255 chars."""
+    if not name:
+        return None
+    name = _CONTROL.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    return name[:255] or None
+
+
+def clean_content_type(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = _CONTROL.sub("", value).strip()
+    return value[:255] or None
+
+
+def _sink(registry: Registry, expected: str | None) -> FileSink:
+    return FileSink(registry.begin_upload, max_size=registry.max_file_size, expected_sha256=expected)
+
+
+async def receive_raw(request: Request, registry: Registry, *, filename: str | None, fmt: str | None) -> ReceivedFile:
+    """The whole request body is the file."""
+    ensure_length_at_most(request, registry.max_file_size, "File")
+    expected = parse_checksum(request.headers.get("x-file-checksum"))
+    fmt = None if fmt is None else normalize_format(fmt)
+    sink = _sink(registry, expected)
+    try:
+        await stream_body_into(request, sink)
+        incoming = await sink.finish()
+    except BaseException:
+        await sink.abort()
+        raise
+    return ReceivedFile(incoming, filename=clean_filename(filename), format=fmt,
+                        content_type=clean_content_type(request.headers.get("content-type")))
+
+
+async def receive_form(
+    request: Request,
+    registry: Registry,
+    settings: Settings,
+    *,
+    fields: dict[str, Callable[[bytes], None]],
+) -> ReceivedFile | None:
+    """A multipart body: ``fields`` (name → handler, called as soon as the field ends) and an
+    optional part named ``file``. Handles the ``format`` and ``checksum`` fields itself if they
+    are listed (``X-File-Checksum`` works as well)."""
+    ensure_length_at_most(request, registry.max_file_size + settings.max_request_size, "Request body")
+    expected = parse_checksum(request.headers.get("x-file-checksum"))
+    sink: FileSink | None = None
+    part: dict[str, str | None] = {}
+    options: dict[str, str] = {}
+
+    def open_file(filename: str | None, content_type: str | None) -> FileSink:
+        nonlocal sink
+        part.update(filename=clean_filename(filename), content_type=clean_content_type(content_type))
+        sink = _sink(registry, expected)
+        return sink
+
+    def on_field(name: str, value: bytes) -> None:
+        text = value.decode("utf-8", "replace").strip()
+        if name == "format":
+            options["format"] = normalize_format(text)
+        elif name == "checksum":
+            options["checksum"] = parse_checksum(text) or ""
+        else:
+            fields[name](value)
+
+    form = MultipartForm(request, fields=frozenset(fields) | {"format", "checksum"},
+                         field_limit=settings.max_request_size, on_field=on_field, open_file=open_file)
+    try:
+        await form.run()
+        if sink is None:
+            return None
+        if options.get("checksum"):
+            sink.expected_sha256 = options["checksum"]
+        incoming = await sink.finish()
+    except BaseException:
+        if sink is not None:
+            await sink.abort()
+        raise
+    return ReceivedFile(incoming, filename=part.get("filename"), content_type=part.get("content_type"),
+                        format=options.get("format"))

@@ -1,0 +1,1 @@
+"""One router module per resource; each only parses, calls the registry once, and shapes."""

@@ -1,0 +1,106 @@
+"""Model files: upload, info, download."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ...config import Settings
+from ...domain.errors import Invalid
+from ..deps import ActorDep, RegistryDep, SettingsDep
+from ..downloads import BlobResponse
+from ..intake import receive_form, receive_raw
+from ..schemas import ErrorOut, FileInfoOut, UploadedOut, download_url, file_out, human_size
+from ..uploads import media_type
+
+ModelId = Annotated[str, Path(description="24-hex ObjectId of a model version")]
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 404, 409, 413, 416, 422, 503)}
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The file: the raw body, or a multipart form with a 'file' part",
+        "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "format": {"type": "string"},
+                        "checksum": {"type": "string", "description": "sha256:<hex>"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def build_router(settings: Settings) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/models", tags=["files"], responses=ERRORS)
+
+    @router.post(
+        "/{model_id}/upload",
+        status_code=201,
+        response_model=UploadedOut,
+        max_body_size=settings.max_file_size + settings.max_request_size,
+        openapi_extra=_UPLOAD_BODY,
+        summary="Upload the version's file (once; files are immutable)",
+    )
+    async def upload(
+        model_id: ModelId,
+        request: Request,
+        registry: RegistryDep,
+        settings: SettingsDep,
+        actor: ActorDep,
+        filename: Annotated[str | None, Query(description="File name, for raw bodies")] = None,
+        format: Annotated[str | None, Query(description="pickle, joblib, onnx, …; default from the name")] = None,
+        x_file_checksum: Annotated[str | None, Header(description="sha256:<hex>, verified before commit")] = None,
+        x_file_name: Annotated[str | None, Header()] = None,
+    ) -> UploadedOut:
+        model = await run_in_threadpool(registry.ensure_can_upload, model_id)  # 404/409 before reading
+        if media_type(request) == "multipart/form-data":
+            received = await receive_form(request, registry, settings, fields={})
+            if received is None:
+                raise Invalid("The multipart form has no part named 'file'", code="missing_file")
+        else:
+            received = await receive_raw(request, registry, filename=x_file_name or filename, fmt=format)
+        model = await run_in_threadpool(registry.attach, model.id, received, actor)
+        return UploadedOut(model_id=model.id, version=str(model.version), file_metadata=file_out(model),
+                           download_url=download_url(model.id))
+
+    @router.get("/{model_id}/info", response_model=FileInfoOut, summary="The version's file, without downloading it")
+    def info(model_id: ModelId, registry: RegistryDep) -> FileInfoOut:
+        model = registry.get(model_id)
+        return FileInfoOut(model_id=model.id, name=model.name, version=str(model.version), algorithm=model.algorithm,
+                           has_file=model.file is not None, file_metadata=file_out(model),
+                           model_size=human_size(model.file.size_bytes) if model.file else None,
+                           download_url=download_url(model.id), download_count=model.download_count)
+
+    @router.api_route(
+        "/{model_id}/download",
+        methods=["GET", "HEAD"],
+        response_class=Response,
+        responses={
+            200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+            206: {"content": {"application/octet-stream": {}}, "description": "The requested range"},
+            304: {"description": "Not modified (If-None-Match)"},
+        },
+        summary="Download the file (Range, If-None-Match and HEAD supported)",
+    )
+    async def download(model_id: ModelId, request: Request, registry: RegistryDep, settings: SettingsDep,
+                       actor: ActorDep) -> Response:
+        model, open_reader = await run_in_threadpool(registry.open_file, model_id)
+
+        async def on_complete(size: int, byte_range: str | None) -> None:
+            data = {"bytes": size, "range": byte_range}
+            await run_in_threadpool(registry.record_download, model.id, actor, data)
+
+        return BlobResponse(model, open_reader, request.headers, chunk_size=settings.download_chunk_size,
+                            on_complete=on_complete)
+
+    return router

@@ -1,0 +1,172 @@
+"""``/api/v1/models``: register, list, read, update, delete, new versions, history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ...config import Settings
+from ...domain.errors import Invalid
+from ...domain.registry import ReceivedFile, Registration, Registry
+from ..deps import ActorDep, RegistryDep, SettingsDep
+from ..intake import receive_form
+from ..schemas import (
+    DeletedOut,
+    ErrorOut,
+    HistoryOut,
+    ModelListOut,
+    ModelOut,
+    NewVersionRequest,
+    Pagination,
+    RegisteredOut,
+    RegisterRequest,
+    UpdatedOut,
+    UpdateRequest,
+    event_out,
+    model_out,
+    registered_out,
+)
+from ..uploads import parse_json, read_json, require_media_type, validate_as
+
+ModelId = Annotated[str, Path(description="24-hex ObjectId of a model version")]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 404, 409, 413, 415, 422, 503)
+}
+
+
+def _body_doc(schema: type, description: str) -> dict[str, Any]:
+    """OpenAPI for endpoints that take JSON or a multipart form with a ``metadata`` part and a ``file``."""
+    return {
+        "requestBody": {
+            "description": description,
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema.__name__}"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["metadata"],
+                        "properties": {
+                            "metadata": {"type": "string", "description": f"{schema.__name__} as JSON"},
+                            "file": {"type": "string", "format": "binary"},
+                            "format": {"type": "string"},
+                            "checksum": {"type": "string", "description": "sha256:<hex>"},
+                        },
+                    }
+                },
+            },
+        }
+    }
+
+
+def to_registration(request: RegisterRequest) -> Registration:
+    data = request.model_dump()
+    data["tags"] = tuple(data["tags"])
+    return Registration(**data)
+
+
+async def _metadata_and_file(request: Request, registry: Registry, settings: Settings, schema: type,
+                             check: Any = None) -> tuple[Any, ReceivedFile | None]:
+    """JSON body, or multipart ``metadata`` (validated as soon as it arrives) plus ``file``."""
+    kind = require_media_type(request, ("application/json", "multipart/form-data"))
+    if kind != "multipart/form-data":
+        document = validate_as(schema, await read_json(request, settings.max_request_size))
+        if check is not None:
+            check(document)
+        return document, None
+    parsed: dict[str, Any] = {}
+
+    def on_metadata(value: bytes) -> None:
+        parsed["metadata"] = validate_as(schema, parse_json(value, "metadata part"), "metadata")
+        if check is not None:
+            check(parsed["metadata"])
+
+    file = await receive_form(request, registry, settings, fields={"metadata": on_metadata})
+    if "metadata" not in parsed:
+        if file is not None:
+            file.incoming.abort()
+        raise Invalid("The multipart form needs a 'metadata' part (the JSON document)", code="missing_metadata")
+    return parsed["metadata"], file
+
+
+def build_router(settings: Settings) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=ERRORS)
+    upload_limit = settings.max_file_size + settings.max_request_size
+
+    @router.post(
+        "",
+        status_code=201,
+        response_model=RegisteredOut,
+        max_body_size=upload_limit,
+        openapi_extra=_body_doc(RegisterRequest, "The model; as multipart, with its file in the same request"),
+        summary="Register a model (an existing name gets its next version)",
+    )
+    async def register_model(request: Request, response: Response, registry: RegistryDep, actor: ActorDep,
+                             settings: SettingsDep) -> RegisteredOut:
+        def check(document: RegisterRequest) -> None:
+            to_registration(document).validated()  # every rule, before any file byte is stored
+
+        document, file = await _metadata_and_file(request, registry, settings, RegisterRequest, check)
+        model = await run_in_threadpool(registry.register, to_registration(document), actor, file)
+        response.headers["Location"] = f"/api/v1/models/{model.id}"
+        return registered_out(model, "Model registered successfully")
+
+    @router.get("", response_model=ModelListOut, summary="List models, newest first")
+    def list_models(
+        registry: RegistryDep,
+        settings: SettingsDep,
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+        limit: Annotated[int, Query(ge=1, description="Capped at MAX_PAGE_SIZE")] = 20,
+    ) -> ModelListOut:
+        limit = min(limit, settings.max_page_size)
+        result = registry.list(page, limit)
+        return ModelListOut(
+            models=[model_out(m) for m in result.items],
+            pagination=Pagination(page=page, limit=limit, total=result.total, pages=-(-result.total // limit)),
+        )
+
+    @router.get("/{model_id}", response_model=ModelOut, summary="One model version")
+    def get_model(model_id: ModelId, registry: RegistryDep) -> ModelOut:
+        return model_out(registry.get(model_id))
+
+    @router.put("/{model_id}", response_model=UpdatedOut,
+                summary="Update mutable fields (description, tags, status, metrics)")
+    def update_model(model_id: ModelId, changes: UpdateRequest, registry: RegistryDep, actor: ActorDep) -> UpdatedOut:
+        values = changes.model_dump(exclude_unset=True)
+        if not values:
+            raise Invalid("Nothing to update: send at least one of description, tags, status, metrics",
+                          code="empty_update")
+        model = registry.update(model_id, values, actor)
+        return UpdatedOut(model_id=model.id, model=model_out(model))
+
+    @router.delete("/{model_id}", response_model=DeletedOut, summary="Delete a version (its file goes with its last reference)")
+    def delete_model(model_id: ModelId, registry: RegistryDep, actor: ActorDep) -> DeletedOut:
+        return DeletedOut(deleted_id=registry.delete(model_id, actor).id)
+
+    @router.post(
+        "/{model_id}/versions",
+        status_code=201,
+        response_model=RegisteredOut,
+        max_body_size=upload_limit,
+        openapi_extra=_body_doc(NewVersionRequest, "Fields that differ from the base version"),
+        summary="New version derived from this one (the seed's create_model_version)",
+    )
+    async def create_version(model_id: ModelId, request: Request, response: Response, registry: RegistryDep,
+                             actor: ActorDep, settings: SettingsDep) -> RegisteredOut:
+        await run_in_threadpool(registry.get, model_id)  # 400/404 before any byte is read
+        document, file = await _metadata_and_file(request, registry, settings, NewVersionRequest)
+        overrides = document.model_dump(exclude_unset=True)
+        model = await run_in_threadpool(registry.new_version, model_id, overrides, actor, file)
+        response.headers["Location"] = f"/api/v1/models/{model.id}"
+        return registered_out(model, "Model version created successfully")
+
+    @router.get("/{model_id}/history", response_model=HistoryOut,
+                summary="What happened to this version: creation, status changes, updates, upload")
+    def history(model_id: ModelId, registry: RegistryDep) -> HistoryOut:
+        events = registry.history(model_id)
+        return HistoryOut(model_id=model_id.lower(), events=[event_out(e) for e in events])
+
+    return router

@@ -1,0 +1,157 @@
+"""Content-addressed blobs in a local folder.
+
+Layout under ``root``: ``sha256/ab/cd/<hex digest>`` for committed blobs (read-only files) and
+``tmp/`` for uploads in flight. A commit is fsync(file) → link into place → fsync(directory), so
+after a crash a key either names the whole file or nothing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from ..domain.errors import Invalid, NotFound, Unavailable
+from ..domain.ports import Health
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def _translate(exc: OSError, action: str) -> Unavailable:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return Unavailable(f"Blob store is out of space while {action}", code="storage_full")
+    return Unavailable(f"Blob store failed while {action}: {exc.strerror or exc}", code="storage_error")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalUpload:
+    def __init__(self, store: "LocalBlobStore"):
+        self._store = store
+        self.path = store.tmp_dir / f"upload-{uuid.uuid4().hex}.part"
+        try:
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise _translate(exc, "starting an upload") from exc
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise _translate(exc, "writing an upload") from exc
+
+    def finish(self) -> None:
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise _translate(exc, "flushing an upload") from exc
+        self._close()
+
+    def commit(self, key: str) -> bool:
+        final = self._store.path_for(key)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.path, 0o444)
+            try:
+                os.link(self.path, final)
+                created = True
+            except FileExistsError:
+                created = False
+            _fsync_dir(final.parent)
+        except OSError as exc:
+            raise _translate(exc, "committing an upload") from exc
+        return created
+
+    def abort(self) -> None:
+        self._close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+class LocalReader:
+    def __init__(self, path: Path, offset: int):
+        self._file = open(path, "rb", buffering=0)
+        self.size = os.fstat(self._file.fileno()).st_size
+        if offset:
+            self._file.seek(offset)
+
+    def read(self, n: int) -> bytes:
+        return self._file.read(n) or b""
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.blob_dir = self.root / "sha256"
+        self.tmp_dir = self.root / "tmp"
+        try:
+            self.blob_dir.mkdir(parents=True, exist_ok=True)
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _translate(exc, f"creating {self.root}") from exc
+
+    def path_for(self, key: str) -> Path:
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise Invalid("Blob keys are lowercase sha256 hex digests", code="invalid_blob_key")
+        return self.blob_dir / key[:2] / key[2:4] / key
+
+    def begin_upload(self) -> LocalUpload:
+        return LocalUpload(self)
+
+    def open(self, key: str, offset: int = 0) -> LocalReader:
+        try:
+            return LocalReader(self.path_for(key), offset)
+        except FileNotFoundError:
+            raise NotFound(f"Blob {key} is missing from the blob store", code="blob_missing",
+                           details={"sha256": key}) from None
+        except OSError as exc:
+            raise _translate(exc, "opening a blob") from exc
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self.path_for(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def delete(self, key: str) -> None:
+        try:
+            self.path_for(key).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _translate(exc, "deleting a blob") from exc
+
+    def check(self) -> Health:
+        probe = self.tmp_dir / f"health-{uuid.uuid4().hex}"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+            usage = shutil.disk_usage(self.root)
+        except OSError as exc:
+            return Health(False, f"unhealthy: {exc.strerror or exc}", {"path": str(self.root)})
+        return Health(True, info={"backend": "local", "path": str(self.root), "free_bytes": usage.free})
+
+    def close(self) -> None:
+        pass

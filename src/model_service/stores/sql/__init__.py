@@ -1,0 +1,1 @@
+"""The SQLAlchemy metadata store: SQLite (the embedded default) and PostgreSQL, one code path."""
