@@ -1,0 +1,103 @@
+"""Files through a real server: a 1 GiB round trip in flat memory, and interrupted downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+GIB = 1 << 30
+CHUNK = 1 << 20
+
+
+def _register(url: str, name: str) -> str:
+    response = httpx.post(f"{url}/api/v1/models", json={"name": name, "algorithm": "transformer"}, timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()["model_id"]
+
+
+def _generated(size: int, digest):
+    block = os.urandom(CHUNK)
+    sent = 0
+    while sent < size:
+        piece = block[: min(CHUNK, size - sent)]
+        digest.update(piece)
+        sent += len(piece)
+        yield piece
+
+
+@pytest.mark.slow
+def test_one_gib_round_trip_keeps_server_memory_flat(live_server, tmp_path):
+    from tests.system.conftest import start_server, stop_server
+
+    stop_server(live_server)  # a server with a limit above 1 GiB
+    data_dir = tmp_path / "big"
+    data_dir.mkdir()
+    server = start_server(data_dir, MAX_FILE_SIZE="2GB")
+    try:
+        model_id = _register(server.url, "big_model")
+        baseline_kib = server.rss_kib()
+        sent = hashlib.sha256()
+        response = httpx.post(f"{server.url}/api/v1/models/{model_id}/upload", content=_generated(GIB, sent),
+                              headers={"Content-Type": "application/octet-stream",
+                                       "Content-Length": str(GIB)}, timeout=600)
+        assert response.status_code == 201, response.text
+        assert response.json()["file_metadata"]["checksum"] == f"sha256:{sent.hexdigest()}"
+
+        received = hashlib.sha256()
+        size = 0
+        with httpx.stream("GET", f"{server.url}/api/v1/models/{model_id}/download", timeout=600) as download:
+            assert download.status_code == 200
+            for chunk in download.iter_bytes(CHUNK):
+                received.update(chunk)
+                size += len(chunk)
+        assert size == GIB and received.hexdigest() == sent.hexdigest()
+
+        growth_mib = (server.rss_kib("VmHWM") - baseline_kib) / 1024
+        print(f"server RSS before {baseline_kib / 1024:.0f} MiB, peak growth {growth_mib:.1f} MiB")
+        assert growth_mib < 100, f"peak RSS grew by {growth_mib:.0f} MiB moving 1 GiB each way"
+    finally:
+        stop_server(server)
+
+
+def test_an_interrupted_download_is_not_counted(live_server):
+    model_id = _register(live_server.url, "interrupted")
+    size = 64 * CHUNK
+    response = httpx.post(f"{live_server.url}/api/v1/models/{model_id}/upload",
+                          content=_generated(size, hashlib.sha256()),
+                          headers={"Content-Type": "application/octet-stream"}, timeout=60)
+    assert response.status_code == 201
+
+    host, port = urlsplit(live_server.url).hostname, urlsplit(live_server.url).port
+    with socket.create_connection((host, port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(f"GET /api/v1/models/{model_id}/download HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert b"200 OK" in sock.recv(4096)
+    # the connection is closed after a few KiB of 64 MiB; a full download afterwards counts once
+    with httpx.stream("GET", f"{live_server.url}/api/v1/models/{model_id}/download", timeout=60) as full:
+        assert sum(len(c) for c in full.iter_bytes()) == size
+    info = httpx.get(f"{live_server.url}/api/v1/models/{model_id}/info").json()
+    assert info["download_count"] == 1
+
+
+def test_an_interrupted_upload_leaves_nothing(live_server):
+    model_id = _register(live_server.url, "cut_short")
+    host, port = urlsplit(live_server.url).hostname, urlsplit(live_server.url).port
+    with socket.create_connection((host, port)) as sock:
+        sock.sendall((f"POST /api/v1/models/{model_id}/upload HTTP/1.1\r\nHost: x\r\n"
+                      f"Content-Type: application/octet-stream\r\nContent-Length: {8 * CHUNK}\r\n\r\n").encode())
+        sock.sendall(os.urandom(3 * CHUNK))
+    info = httpx.get(f"{live_server.url}/api/v1/models/{model_id}/info").json()
+    assert info["has_file"] is False
+    tmp = live_server.data_dir / "blobs" / "tmp"
+    for _ in range(100):  # the server notices the disconnect asynchronously
+        if not any(tmp.iterdir()):
+            break
+        import time
+        time.sleep(0.05)
+    assert list(tmp.iterdir()) == []
+    assert list((live_server.data_dir / "blobs" / "sha256").rglob("*.*")) == []
