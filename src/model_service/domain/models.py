@@ -178,13 +178,31 @@ def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+MAX_NESTING = 32
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of a JSON value, giving up (returning ``limit + 1``) past ``limit``."""
+    if limit < 0:
+        return 1
+    if isinstance(value, Mapping):
+        return 1 + max((_depth(v, limit - 1) for v in value.values()), default=0)
+    if isinstance(value, (list, tuple)):
+        return 1 + max((_depth(v, limit - 1) for v in value), default=0)
+    return 0
+
+
 def clean_object(value: Mapping[str, Any], what: str) -> dict[str, JSON]:
+    """A JSON object with short string keys, nested at most :data:`MAX_NESTING` levels."""
     if not isinstance(value, Mapping):
         raise Invalid(f"{what} must be a JSON object", code=f"invalid_{what}")
     for key in value:
         if not isinstance(key, str) or not (1 <= len(key) <= MAX_KEY_LENGTH):
             raise Invalid(f"{what} keys must be 1-{MAX_KEY_LENGTH} characters", code=f"invalid_{what}",
                           details={"key": str(key)[:100]})
+    if _depth(value, MAX_NESTING) > MAX_NESTING:
+        raise Invalid(f"{what} is nested more than {MAX_NESTING} levels deep", code=f"invalid_{what}",
+                      details={"max_nesting": MAX_NESTING})
     return dict(value)
 
 

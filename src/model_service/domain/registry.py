@@ -6,7 +6,8 @@ It is the only place that decides; stores persist and the HTTP layer translates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -107,20 +108,29 @@ class Registry:
     # ---- registration and versions ---------------------------------------------------------
 
     def register(self, registration: Registration, actor: str, file: ReceivedFile | None = None) -> ModelVersion:
-        """Register a model. An existing name gets its next version, derived from its latest."""
-        reg = registration.validated()
-        now = self.clock()
-        name = reg.name or naming.semantic_name(reg.algorithm, reg.metrics, now)
-        draft = self._draft(reg, name=name, parent=LATEST, actor=actor, now=now)
-        return self._create(draft, file, actor)
+        """Register a model. An existing name gets its next version, derived from its latest.
+        Always consumes ``file`` (committed or discarded)."""
+        with _consuming(file):
+            reg = registration.validated()
+            now = self.clock()
+            name = reg.name or naming.semantic_name(reg.algorithm, reg.metrics, now)
+            draft = self._draft(reg, name=name, parent=LATEST, actor=actor, now=now)
+            return self._create(draft, file)
 
     def new_version(
         self, base_id: str, overrides: Mapping[str, Any], actor: str, file: ReceivedFile | None = None
     ) -> ModelVersion:
         """The seed's ``create_model_version``: a new version of ``base_id``'s name, made of the
         base's fields with ``overrides`` applied, whose parent is the base. The file is not
-        inherited: the new version gets its own upload."""
-        base = self.get(base_id)
+        inherited: the new version gets its own upload. Always consumes ``file``."""
+        with _consuming(file):
+            base = self.get(base_id)
+            reg = self.derive(base, overrides)
+            draft = self._draft(reg, name=base.name, parent=base.id, actor=actor, now=self.clock())
+            return self._create(draft, file)
+
+    def derive(self, base: ModelVersion, overrides: Mapping[str, Any]) -> Registration:
+        """The validated registration of a new version of ``base`` with ``overrides`` applied."""
         unknown = set(overrides) - set(INHERITED_FIELDS) - {"created_by", "status", "breaking_changes", "name"}
         if unknown:
             raise Invalid(f"Unknown or immutable fields for a new version: {', '.join(sorted(unknown))}",
@@ -130,9 +140,7 @@ class Registry:
                           code="invalid_name", details={"name": overrides["name"], "base_name": base.name})
         inherited = {key: getattr(base, key) for key in INHERITED_FIELDS}
         merged = {**inherited, **{k: v for k, v in overrides.items() if k != "name"}}
-        reg = Registration(name=base.name, **merged).validated()
-        draft = self._draft(reg, name=base.name, parent=base.id, actor=actor, now=self.clock())
-        return self._create(draft, file, actor)
+        return Registration(name=base.name, **merged).validated()
 
     def _draft(self, reg: Registration, *, name: str, parent: str, actor: str, now: datetime) -> Draft:
         return Draft(
@@ -152,14 +160,10 @@ class Registry:
             created_at=now,
         )
 
-    def _create(self, draft: Draft, file: ReceivedFile | None, actor: str) -> ModelVersion:
+    def _create(self, draft: Draft, file: ReceivedFile | None) -> ModelVersion:
         if file is None:
             return self.metadata.create_version(draft)
-        try:
-            pending = self._pending(file, declared_format=draft.format)
-            return self.metadata.create_version(draft, pending)
-        finally:
-            file.incoming.abort()
+        return self.metadata.create_version(draft, self._pending(file, declared_format=draft.format))
 
     # ---- reads -----------------------------------------------------------------------------
 
@@ -221,11 +225,9 @@ class Registry:
 
     def attach(self, model_id: str, file: ReceivedFile, actor: str) -> ModelVersion:
         """Attach a finished upload to a version. Always consumes ``file`` (committed or discarded)."""
-        try:
+        with _consuming(file):
             model = self.ensure_can_upload(model_id)
             return self.metadata.attach_file(model.id, self._pending(file, declared_format=model.format), actor)
-        finally:
-            file.incoming.abort()
 
     def _pending(self, file: ReceivedFile, *, declared_format: str | None) -> PendingBlob:
         incoming = file.incoming
@@ -273,6 +275,16 @@ class Registry:
             return Health(False, f"{len(problems)} of {checked} sampled files missing or wrong size",
                           {"problems": problems, "checked": checked})
         return Health(True, info={"checked": checked})
+
+
+@contextmanager
+def _consuming(file: ReceivedFile | None) -> Iterator[None]:
+    """Release the upload's temporary bytes however the operation ends (a no-op once committed)."""
+    try:
+        yield
+    finally:
+        if file is not None:
+            file.incoming.abort()
 
 
 def _already_has_file(model: ModelVersion) -> Conflict:

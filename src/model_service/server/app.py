@@ -8,13 +8,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
 
 from .. import __version__
 from ..config import Settings, load_settings
 from ..domain.registry import Registry
 from ..stores import build_blob_store, build_metadata_store
 from . import errors
-from .middleware import RequestIdMiddleware
+from .middleware import BodyLimitMiddleware, RequestIdMiddleware
 from .routers import files, health, models
 
 log = logging.getLogger("model_service")
@@ -50,18 +53,23 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         version=__version__,
         description="A registry for trained ML models: metadata, versions and files.",
         lifespan=lifespan,
-        max_body_size=settings.max_request_size,
     )
     app.state.settings = settings
     app.state.registry = registry
     errors.install(app)
+    routers = [health.router, models.build_router(settings), files.build_router(settings)]
+    for router in routers:
+        app.include_router(router)
+    # FastAPI keeps included routers as units; this flat list is for lookups by path.
+    app.state.api_routes = [route for router in routers for route in router.routes if isinstance(route, APIRoute)]
+    # Added innermost first: request ids wrap everything, so every answer carries one.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_size,
+                       upload_limit=settings.max_file_size + settings.max_request_size,
+                       is_upload=_route_matcher(app.state.api_routes, models.STREAMING_ROUTES | files.STREAMING_ROUTES))
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=EXPOSED_HEADERS)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(health.router)
-    app.include_router(models.build_router(settings))
-    app.include_router(files.build_router(settings))
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, str]:
@@ -69,6 +77,17 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 "openapi": "/openapi.json", "health": "/health"}
 
     return app
+
+
+def _route_matcher(api_routes: list[APIRoute], names: frozenset[str]):
+    """Whether a request goes to one of the named routes (path and method)."""
+    routes = [route for route in api_routes if route.name in names]
+    assert len(routes) == len(names), "a streaming route is missing"
+
+    def matches(scope: Scope) -> bool:
+        return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+    return matches
 
 
 def app_from_environment() -> FastAPI:

@@ -46,12 +46,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise _unsatisfiable(header, size)
         return max(size - length, 0), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
-        return None
+    if last and int(last) < start:
+        return None  # invalid: ignored
     if start >= size:
         raise _unsatisfiable(header, size)
-    return start, min(end, size - 1)
+    return start, min(int(last) if last else size - 1, size - 1)
 
 
 def _unsatisfiable(header: str, size: int) -> RangeNotSatisfiable:

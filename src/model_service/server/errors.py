@@ -16,6 +16,8 @@ from ..domain import errors
 
 log = logging.getLogger("model_service.server")
 
+# Unexpected exceptions become a 500 in RequestIdMiddleware, the outermost layer, so that even
+# they carry the request id.
 STATUS_BY_ERROR: dict[type[errors.RegistryError], int] = {
     errors.InvalidId: 400,
     errors.Malformed: 400,
@@ -84,24 +86,33 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return error_response(request, 422, f"Invalid request: {summary}", "validation_error", {"errors": problems})
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method any route of this path takes (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in getattr(request.app.state, "api_routes", ()):
+        if route.path_regex.match(request.url.path):
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    code = CODE_BY_STATUS.get(exc.status_code, "http_error")
+    code = getattr(exc, "code", None) or CODE_BY_STATUS.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(getattr(exc, "headers", None) or {})
+    details: dict[str, Any] = {}
     if exc.status_code == 404 and message == "Not Found":
         message = f"No such endpoint: {request.method} {request.url.path}"
-    if exc.status_code == 413:
-        message = "Request body too large"
-    return error_response(request, exc.status_code, message, code, headers=getattr(exc, "headers", None))
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = request.scope.get("state", {}).get("request_id")
-    log.exception("Unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
-    return error_response(request, 500, "Internal server error", "internal_error")
+    elif exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+        details = {"allowed": allowed}
+    elif exc.status_code == 413 and hasattr(exc, "limit"):
+        details = {"max_size_bytes": exc.limit}
+    return error_response(request, exc.status_code, message, code, details, headers or None)
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.RegistryError, _registry_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)

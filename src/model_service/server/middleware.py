@@ -1,18 +1,31 @@
-"""Pure-ASGI middleware (no per-request task or body copy): request ids."""
+"""Pure-ASGI middleware (no per-request task or body copy): request ids, the last-resort 500,
+and request body limits. All three answer in the API's one error shape."""
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
+from collections.abc import Callable
 
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import error_body
+
+log = logging.getLogger("model_service.server")
 
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 
 
 class RequestIdMiddleware:
     """Gives every request an id (the client's ``X-Request-ID`` if it is sane), kept in
-    ``scope["state"]["request_id"]``, echoed in the response header and in error bodies."""
+    ``scope["state"]["request_id"]`` and echoed in the response header and error bodies.
+
+    It is also the last resort: an exception nothing else handled becomes a logged 500 in the
+    error shape (with the id), instead of a bare text page.
+    """
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -30,10 +43,90 @@ class RequestIdMiddleware:
             request_id = uuid.uuid4().hex.encode()
         scope.setdefault("state", {})["request_id"] = request_id.decode()
         header = (b"x-request-id", request_id)
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("Unhandled error in %s %s (request %s)", scope["method"], scope["path"],
+                          request_id.decode())
+            if started:
+                raise  # the response is half sent: let the server drop the connection
+            body = error_body(None, "Internal server error", "internal_error")
+            body["request_id"] = request_id.decode()
+            await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a body outgrows its limit (FastAPI lets HTTPExceptions
+    raised while it reads a body through unchanged, so the error handlers render it)."""
+
+    def __init__(self, limit: int, code: str):
+        super().__init__(status_code=413, detail=f"Request body exceeds the limit of {limit} bytes")
+        self.code = code
+        self.limit = limit
+
+
+class BodyLimitMiddleware:
+    """Bounds every request body: ``limit`` bytes, or ``upload_limit`` for the requests that
+    ``is_upload`` recognises and that do not send JSON (there, the file itself is bounded,
+    exactly, as it streams in).
+
+    A declared ``Content-Length`` over the limit is answered at once, before the application
+    runs; a body that grows past it while streaming fails on the read that crosses it.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, upload_limit: int, is_upload: Callable[[Scope], bool]):
+        self.app = app
+        self.limit = limit
+        self.upload_limit = upload_limit
+        self.is_upload = is_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        upload = self.is_upload(scope) and not _is_json(scope)
+        limit = self.upload_limit if upload else self.limit
+        code = "file_too_large" if upload else "request_too_large"
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            body = error_body(None, f"Request body of {declared} bytes exceeds the limit of {limit} bytes", code,
+                              {"max_size_bytes": limit, "content_length": declared})
+            body["request_id"] = scope.get("state", {}).get("request_id")
+            await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit, code)
+            return message
+
+        await self.app(scope, bounded_receive, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return False
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None

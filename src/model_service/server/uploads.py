@@ -140,9 +140,14 @@ def parse_json(body: bytes, what: str = "body") -> Any:
     if not body.strip():
         raise Malformed(f"The JSON {what} is empty", code="invalid_json")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise Malformed(f"Malformed JSON {what}: {str(exc)[:200]}", code="invalid_json") from None
+
+
+def _reject_constant(name: str) -> None:
+    """``NaN`` and ``Infinity`` are not JSON (RFC 8259); Python's parser accepts them by default."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def validate_as(schema: type[BaseModel], document: Any, what: str = "body") -> BaseModel:

@@ -40,14 +40,17 @@ _UPLOAD_BODY = {
 }
 
 
+STREAMING_ROUTES = frozenset({"upload_file"})
+
+
 def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api/v1/models", tags=["files"], responses=ERRORS)
 
     @router.post(
         "/{model_id}/upload",
+        name="upload_file",
         status_code=201,
         response_model=UploadedOut,
-        max_body_size=settings.max_file_size + settings.max_request_size,
         openapi_extra=_UPLOAD_BODY,
         summary="Upload the version's file (once; files are immutable)",
     )
@@ -81,17 +84,6 @@ def build_router(settings: Settings) -> APIRouter:
                            model_size=human_size(model.file.size_bytes) if model.file else None,
                            download_url=download_url(model.id), download_count=model.download_count)
 
-    @router.api_route(
-        "/{model_id}/download",
-        methods=["GET", "HEAD"],
-        response_class=Response,
-        responses={
-            200: {"content": {"application/octet-stream": {}}, "description": "The file"},
-            206: {"content": {"application/octet-stream": {}}, "description": "The requested range"},
-            304: {"description": "Not modified (If-None-Match)"},
-        },
-        summary="Download the file (Range, If-None-Match and HEAD supported)",
-    )
     async def download(model_id: ModelId, request: Request, registry: RegistryDep, settings: SettingsDep,
                        actor: ActorDep) -> Response:
         model, open_reader = await run_in_threadpool(registry.open_file, model_id)
@@ -103,4 +95,14 @@ def build_router(settings: Settings) -> APIRouter:
         return BlobResponse(model, open_reader, request.headers, chunk_size=settings.download_chunk_size,
                             on_complete=on_complete)
 
+    download_responses = {
+        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        206: {"content": {"application/octet-stream": {}}, "description": "The requested range"},
+        304: {"description": "Not modified (If-None-Match)"},
+    }
+    for method, summary in (("GET", "Download the file (Range, If-Range and If-None-Match supported)"),
+                            ("HEAD", "The download's headers, without the file (not counted)")):
+        router.add_api_route("/{model_id}/download", download, methods=[method], response_class=Response,
+                             responses=download_responses, summary=summary, name=f"download_{method.lower()}",
+                             operation_id=f"download_model_file_{method.lower()}")
     return router

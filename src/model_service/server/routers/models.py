@@ -37,6 +37,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+STREAMING_ROUTES = frozenset({"register_model", "create_version"})
+
+
 def _body_doc(schema: type, description: str) -> dict[str, Any]:
     """OpenAPI for endpoints that take JSON or a multipart form with a ``metadata`` part and a ``file``."""
     return {
@@ -44,7 +47,7 @@ def _body_doc(schema: type, description: str) -> dict[str, Any]:
             "description": description,
             "required": True,
             "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema.__name__}"}},
+                "application/json": {"schema": schema.model_json_schema()},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
@@ -94,13 +97,12 @@ async def _metadata_and_file(request: Request, registry: Registry, settings: Set
 
 def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=ERRORS)
-    upload_limit = settings.max_file_size + settings.max_request_size
 
     @router.post(
         "",
+        name="register_model",
         status_code=201,
         response_model=RegisteredOut,
-        max_body_size=upload_limit,
         openapi_extra=_body_doc(RegisterRequest, "The model; as multipart, with its file in the same request"),
         summary="Register a model (an existing name gets its next version)",
     )
@@ -133,13 +135,18 @@ def build_router(settings: Settings) -> APIRouter:
         return model_out(registry.get(model_id))
 
     @router.put("/{model_id}", response_model=UpdatedOut,
+                openapi_extra={"requestBody": {"required": True, "content": {
+                    "application/json": {"schema": UpdateRequest.model_json_schema()}}}},
                 summary="Update mutable fields (description, tags, status, metrics)")
-    def update_model(model_id: ModelId, changes: UpdateRequest, registry: RegistryDep, actor: ActorDep) -> UpdatedOut:
+    async def update_model(model_id: ModelId, request: Request, registry: RegistryDep, actor: ActorDep,
+                           settings: SettingsDep) -> UpdatedOut:
+        require_media_type(request, ("application/json",))
+        changes = validate_as(UpdateRequest, await read_json(request, settings.max_request_size))
         values = changes.model_dump(exclude_unset=True)
         if not values:
             raise Invalid("Nothing to update: send at least one of description, tags, status, metrics",
                           code="empty_update")
-        model = registry.update(model_id, values, actor)
+        model = await run_in_threadpool(registry.update, model_id, values, actor)
         return UpdatedOut(model_id=model.id, model=model_out(model))
 
     @router.delete("/{model_id}", response_model=DeletedOut, summary="Delete a version (its file goes with its last reference)")
@@ -148,16 +155,20 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.post(
         "/{model_id}/versions",
+        name="create_version",
         status_code=201,
         response_model=RegisteredOut,
-        max_body_size=upload_limit,
         openapi_extra=_body_doc(NewVersionRequest, "Fields that differ from the base version"),
         summary="New version derived from this one (the seed's create_model_version)",
     )
     async def create_version(model_id: ModelId, request: Request, response: Response, registry: RegistryDep,
                              actor: ActorDep, settings: SettingsDep) -> RegisteredOut:
-        await run_in_threadpool(registry.get, model_id)  # 400/404 before any byte is read
-        document, file = await _metadata_and_file(request, registry, settings, NewVersionRequest)
+        base = await run_in_threadpool(registry.get, model_id)  # 400/404 before any byte is read
+
+        def check(document: NewVersionRequest) -> None:
+            registry.derive(base, document.model_dump(exclude_unset=True))  # every rule, before the file
+
+        document, file = await _metadata_and_file(request, registry, settings, NewVersionRequest, check)
         overrides = document.model_dump(exclude_unset=True)
         model = await run_in_threadpool(registry.new_version, model_id, overrides, actor, file)
         response.headers["Location"] = f"/api/v1/models/{model.id}"
