@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite durability: FULL syncs every commit, NORMAL only at checkpoints")
     workers: int = Field(1, ge=1, le=64, description="Server processes sharing the port")
-    download_chunk_size: int = Field(1 << 20, ge=4096, description="Bytes per read when streaming a file")
+    download_chunk_size: int = Field(4 << 20, ge=4096, le=64 << 20,
+                                     description="Bytes per read when streaming a file (memory per download ~2x)")
 
     @field_validator("max_file_size", "max_request_size", "download_chunk_size", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -97,7 +97,7 @@ def test_versions_are_counted_per_name(register):
 
 
 def _dates_around_now() -> set[str]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {f"{moment:%b}{moment.day}" for moment in (now - timedelta(seconds=5), now, now + timedelta(seconds=5))}
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from model_service.domain.ids import new_id
 from model_service.domain.models import Draft, FileInfo, Status
 from model_service.domain.ports import LATEST, PendingBlob
 
-T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
 
 def draft(name: str = "fraud", *, parent: str | None = LATEST, breaking: bool = False, at: datetime = T0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
@@ -312,4 +312,4 @@ def test_an_unmigrated_database_refuses_to_serve(fresh_metadata_store):
 
 def test_times_are_utc(metadata_store):
     model = metadata_store.create_version(draft(at=T0))
-    assert metadata_store.get(model.id).created_at.tzinfo == timezone.utc
+    assert metadata_store.get(model.id).created_at.tzinfo == UTC

@@ -5,7 +5,8 @@ from model_service.config import SettingsError, load_settings, parse_size
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("500MB", 500 << 20), ("1GB", 1 << 30), ("64KiB", 64 << 10), ("1048576", 1 << 20), ("1.5 GB", 3 << 29), ("2tb", 2 << 40)],
+    [("500MB", 500 << 20), ("1GB", 1 << 30), ("64KiB", 64 << 10), ("1048576", 1 << 20), ("1.5 GB", 3 << 29),
+     ("2tb", 2 << 40)],
 )
 def test_sizes_with_units(text, expected):
     assert parse_size(text) == expected

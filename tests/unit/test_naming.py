@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from model_service.domain.errors import Invalid
 from model_service.domain.naming import accuracy_of, pascal_case, semantic_name, validate_name
 
-DEC16 = datetime(2024, 12, 16, tzinfo=timezone.utc)
+DEC16 = datetime(2024, 12, 16, tzinfo=UTC)
 
 
 def test_semantic_name_has_algorithm_accuracy_and_date():
@@ -42,7 +42,8 @@ def test_valid_names_survive_a_url_path_segment(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["", "x" * 129, "_leading", ".hidden", "..", "has space", "with/slash", "name@alias", "tab\tname", "ünïcode", "a?b", "a#b"],
+    ["", "x" * 129, "_leading", ".hidden", "..", "has space", "with/slash", "name@alias", "tab\tname", "ünïcode",
+     "a?b", "a#b"],
 )
 def test_invalid_names_are_rejected_with_a_reason(name):
     with pytest.raises(Invalid) as info:

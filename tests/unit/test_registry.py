@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,7 @@ from model_service.domain.versions import Version
 from model_service.stores.blob_local import LocalBlobStore
 from model_service.stores.sql.store import SqlMetadataStore
 
-DEC16 = datetime(2024, 12, 16, 9, 30, tzinfo=timezone.utc)
+DEC16 = datetime(2024, 12, 16, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture

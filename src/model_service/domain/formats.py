@@ -67,7 +67,8 @@ def normalize_format(value: str) -> str:
 
     text = value.strip().lower() if isinstance(value, str) else ""
     if not _FORMAT.fullmatch(text):
-        raise Invalid(f"'{value}' is not a valid format name", code="invalid_format", details={"format": str(value)[:50]})
+        raise Invalid(f"'{value}' is not a valid format name", code="invalid_format",
+                      details={"format": str(value)[:50]})
     return text
 
 

@@ -16,7 +16,7 @@ from .versions import Version
 JSON = Any
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Lifecycle of a version: ``active`` → ``deprecated`` → ``archived`` (any move is allowed and recorded)."""
 
     ACTIVE = "active"
@@ -24,7 +24,7 @@ class Status(str, enum.Enum):
     ARCHIVED = "archived"
 
     @classmethod
-    def parse(cls, value: str) -> "Status":
+    def parse(cls, value: str) -> Status:
         try:
             return cls(value)
         except ValueError:
@@ -105,7 +105,7 @@ class Changes:
     at: datetime | None = None
 
 
-class EventKind(str, enum.Enum):
+class EventKind(enum.StrEnum):
     CREATED = "created"
     STATUS = "status"
     UPDATED = "updated"

@@ -119,6 +119,10 @@ class MetadataStore(Protocol):
     deleted while a version is about to reference it, and never left behind by its last reference.
     """
 
+    local_point_reads: bool
+    """True when :meth:`get` needs no network round trip (an embedded database), so that it is
+    cheap enough to call without a worker thread."""
+
     def create_version(self, draft: Draft, blob: PendingBlob | None = None) -> ModelVersion:
         """Insert a new version of ``draft.name``.
 

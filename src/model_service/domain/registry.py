@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from . import naming
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class Registration:
     format: str | None = None
     breaking_changes: bool = False
 
-    def validated(self) -> "Registration":
+    def validated(self) -> Registration:
         """The same registration with every field checked and normalised (raises :class:`Invalid`)."""
         return replace(
             self,
@@ -65,7 +65,8 @@ class Registration:
             dataset_info=clean_object(self.dataset_info, "dataset_info"),
             tags=clean_tags(self.tags),
             description=clean_text(self.description, "description", max_length=MAX_DESCRIPTION_LENGTH),
-            created_by=None if self.created_by is None else clean_text(self.created_by, "created_by", allow_empty=False),
+            created_by=None if self.created_by is None
+            else clean_text(self.created_by, "created_by", allow_empty=False),
             status=Status.parse(self.status).value,
             format=None if self.format is None else normalize_format(self.format),
         )

@@ -22,14 +22,14 @@ class Version:
     minor: int
 
     @classmethod
-    def parse(cls, text: str) -> "Version":
+    def parse(cls, text: str) -> Version:
         match = _VERSION.fullmatch(text.strip()) if isinstance(text, str) else None
         if not match:
             raise Invalid(f"'{text}' is not a version: expected the form v1.0", details={"version": str(text)[:50]},
                           code="invalid_version")
         return cls(int(match.group(1)), int(match.group(2)))
 
-    def next(self, *, breaking: bool = False) -> "Version":
+    def next(self, *, breaking: bool = False) -> Version:
         return Version(self.major + 1, 0) if breaking else Version(self.major, self.minor + 1)
 
     def __str__(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import __version__
@@ -21,7 +21,7 @@ def liveness() -> dict[str, Any]:
         "status": "healthy",
         "service": SERVICE,
         "version": __version__,
-        "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "uptime_seconds": round(time.monotonic() - STARTED, 1),
     }
 
@@ -44,6 +44,10 @@ def disk_space(settings: Settings) -> Health:
     return Health(True, info=info)
 
 
+def _unhealthy(detail: str) -> str:
+    return detail if detail.startswith("unhealthy") else f"unhealthy: {detail}"
+
+
 def detailed(registry: Registry, settings: Settings) -> tuple[dict[str, Any], bool]:
     """The seed's detailed shape: ``checks`` name → "healthy" | "unhealthy: …", plus figures."""
     checks = {
@@ -58,8 +62,7 @@ def detailed(registry: Registry, settings: Settings) -> tuple[dict[str, Any], bo
         "status": "healthy" if healthy else "unhealthy",
         "version": __version__,
         "timestamp": liveness()["timestamp"],
-        "checks": {name: "healthy" if c.ok else (c.detail if c.detail.startswith("unhealthy") else f"unhealthy: {c.detail}")
-                   for name, c in checks.items()},
+        "checks": {name: "healthy" if c.ok else _unhealthy(c.detail) for name, c in checks.items()},
         "check_details": {name: c.info for name, c in checks.items()},
     }
     try:

@@ -3,9 +3,10 @@ and request body limits. All three answer in the API's one error shape."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
-import uuid
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
@@ -17,6 +18,18 @@ from .errors import error_body
 log = logging.getLogger("model_service.server")
 
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
+def _request_ids():
+    """Unique ids, cheaply: a random per-process prefix and a counter (made anew after fork)."""
+    pid, prefix, counter = None, b"", itertools.count()
+    while True:
+        if os.getpid() != pid:
+            pid, prefix, counter = os.getpid(), os.urandom(11).hex().encode(), itertools.count(1)
+        yield b"%s%010x" % (prefix, next(counter))
+
+
+_ids = _request_ids()
 
 
 class RequestIdMiddleware:
@@ -40,7 +53,7 @@ class RequestIdMiddleware:
                 request_id = value
                 break
         if request_id is None:
-            request_id = uuid.uuid4().hex.encode()
+            request_id = next(_ids)
         scope.setdefault("state", {})["request_id"] = request_id.decode()
         header = (b"x-request-id", request_id)
         started = False

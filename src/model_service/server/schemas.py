@@ -185,12 +185,15 @@ def file_out(model: ModelVersion) -> FileMetadataOut | None:
     file = model.file
     if file is None:
         return None
-    return FileMetadataOut(file_id=file.sha256, checksum=file.checksum, size_bytes=file.size_bytes, format=file.format,
-                           filename=file.filename, content_type=file.content_type, uploaded_at=file.uploaded_at)
+    return FileMetadataOut.model_construct(
+        file_id=file.sha256, checksum=file.checksum, size_bytes=file.size_bytes, format=file.format,
+        filename=file.filename, content_type=file.content_type, uploaded_at=file.uploaded_at)
 
 
 def model_out(model: ModelVersion) -> ModelOut:
-    return ModelOut(
+    """The record as the API shows it. Built without re-validation: every value comes from the
+    registry, already checked (and FastAPI's response validation accepts the instance as is)."""
+    return ModelOut.model_construct(
         id=model.id,
         name=model.name,
         version=str(model.version),

@@ -35,7 +35,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 class LocalUpload:
-    def __init__(self, store: "LocalBlobStore"):
+    def __init__(self, store: LocalBlobStore):
         self._store = store
         self.path = store.tmp_dir / f"upload-{uuid.uuid4().hex}.part"
         try:

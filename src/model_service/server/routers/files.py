@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
 from ...domain.errors import Invalid
-from ..deps import ActorDep, RegistryDep, SettingsDep
+from ..deps import ActorDep, RegistryDep, SettingsDep, point_read
 from ..downloads import BlobResponse
 from ..intake import receive_form, receive_raw
 from ..schemas import ErrorOut, FileInfoOut, UploadedOut, download_url, file_out, human_size
@@ -65,7 +65,7 @@ def build_router(settings: Settings) -> APIRouter:
         x_file_checksum: Annotated[str | None, Header(description="sha256:<hex>, verified before commit")] = None,
         x_file_name: Annotated[str | None, Header()] = None,
     ) -> UploadedOut:
-        model = await run_in_threadpool(registry.ensure_can_upload, model_id)  # 404/409 before reading
+        model = await point_read(registry.ensure_can_upload, model_id)  # 404/409 before reading
         if media_type(request) == "multipart/form-data":
             received = await receive_form(request, registry, settings, fields={})
             if received is None:
@@ -77,8 +77,8 @@ def build_router(settings: Settings) -> APIRouter:
                            download_url=download_url(model.id))
 
     @router.get("/{model_id}/info", response_model=FileInfoOut, summary="The version's file, without downloading it")
-    def info(model_id: ModelId, registry: RegistryDep) -> FileInfoOut:
-        model = registry.get(model_id)
+    async def info(model_id: ModelId, registry: RegistryDep) -> FileInfoOut:
+        model = await point_read(registry.get, model_id)
         return FileInfoOut(model_id=model.id, name=model.name, version=str(model.version), algorithm=model.algorithm,
                            has_file=model.file is not None, file_metadata=file_out(model),
                            model_size=human_size(model.file.size_bytes) if model.file else None,
@@ -86,7 +86,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     async def download(model_id: ModelId, request: Request, registry: RegistryDep, settings: SettingsDep,
                        actor: ActorDep) -> Response:
-        model, open_reader = await run_in_threadpool(registry.open_file, model_id)
+        model, open_reader = await point_read(registry.open_file, model_id)
 
         async def on_complete(size: int, byte_range: str | None) -> None:
             data = {"bytes": size, "range": byte_range}

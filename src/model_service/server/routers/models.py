@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from ...config import Settings
 from ...domain.errors import Invalid
 from ...domain.registry import ReceivedFile, Registration, Registry
-from ..deps import ActorDep, RegistryDep, SettingsDep
+from ..deps import ActorDep, RegistryDep, SettingsDep, point_read
 from ..intake import receive_form
 from ..schemas import (
     DeletedOut,
@@ -73,13 +73,11 @@ def to_registration(request: RegisterRequest) -> Registration:
 
 async def _metadata_and_file(request: Request, registry: Registry, settings: Settings, schema: type,
                              check: Any = None) -> tuple[Any, ReceivedFile | None]:
-    """JSON body, or multipart ``metadata`` (validated as soon as it arrives) plus ``file``."""
+    """JSON body, or multipart ``metadata`` plus ``file``: then ``check`` runs the registry's rules
+    on the metadata as soon as it arrives, so a bad request fails before the file is stored."""
     kind = require_media_type(request, ("application/json", "multipart/form-data"))
-    if kind != "multipart/form-data":
-        document = validate_as(schema, await read_json(request, settings.max_request_size))
-        if check is not None:
-            check(document)
-        return document, None
+    if kind != "multipart/form-data":  # the registry checks every rule when it is called
+        return validate_as(schema, await read_json(request, settings.max_request_size)), None
     parsed: dict[str, Any] = {}
 
     def on_metadata(value: bytes) -> None:
@@ -117,22 +115,22 @@ def build_router(settings: Settings) -> APIRouter:
         return registered_out(model, "Model registered successfully")
 
     @router.get("", response_model=ModelListOut, summary="List models, newest first")
-    def list_models(
+    async def list_models(
         registry: RegistryDep,
         settings: SettingsDep,
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
         limit: Annotated[int, Query(ge=1, description="Capped at MAX_PAGE_SIZE")] = 20,
     ) -> ModelListOut:
         limit = min(limit, settings.max_page_size)
-        result = registry.list(page, limit)
+        result = await run_in_threadpool(registry.list, page, limit)
         return ModelListOut(
             models=[model_out(m) for m in result.items],
             pagination=Pagination(page=page, limit=limit, total=result.total, pages=-(-result.total // limit)),
         )
 
     @router.get("/{model_id}", response_model=ModelOut, summary="One model version")
-    def get_model(model_id: ModelId, registry: RegistryDep) -> ModelOut:
-        return model_out(registry.get(model_id))
+    async def get_model(model_id: ModelId, registry: RegistryDep) -> ModelOut:
+        return model_out(await point_read(registry.get, model_id))
 
     @router.put("/{model_id}", response_model=UpdatedOut,
                 openapi_extra={"requestBody": {"required": True, "content": {
@@ -149,9 +147,10 @@ def build_router(settings: Settings) -> APIRouter:
         model = await run_in_threadpool(registry.update, model_id, values, actor)
         return UpdatedOut(model_id=model.id, model=model_out(model))
 
-    @router.delete("/{model_id}", response_model=DeletedOut, summary="Delete a version (its file goes with its last reference)")
-    def delete_model(model_id: ModelId, registry: RegistryDep, actor: ActorDep) -> DeletedOut:
-        return DeletedOut(deleted_id=registry.delete(model_id, actor).id)
+    @router.delete("/{model_id}", response_model=DeletedOut,
+                   summary="Delete a version (its file goes with its last reference)")
+    async def delete_model(model_id: ModelId, registry: RegistryDep, actor: ActorDep) -> DeletedOut:
+        return DeletedOut(deleted_id=(await run_in_threadpool(registry.delete, model_id, actor)).id)
 
     @router.post(
         "/{model_id}/versions",
@@ -163,7 +162,7 @@ def build_router(settings: Settings) -> APIRouter:
     )
     async def create_version(model_id: ModelId, request: Request, response: Response, registry: RegistryDep,
                              actor: ActorDep, settings: SettingsDep) -> RegisteredOut:
-        base = await run_in_threadpool(registry.get, model_id)  # 400/404 before any byte is read
+        base = await point_read(registry.get, model_id)  # 400/404 before any byte is read
 
         def check(document: NewVersionRequest) -> None:
             registry.derive(base, document.model_dump(exclude_unset=True))  # every rule, before the file
@@ -176,8 +175,8 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/{model_id}/history", response_model=HistoryOut,
                 summary="What happened to this version: creation, status changes, updates, upload")
-    def history(model_id: ModelId, registry: RegistryDep) -> HistoryOut:
-        events = registry.history(model_id)
+    async def history(model_id: ModelId, registry: RegistryDep) -> HistoryOut:
+        events = await run_in_threadpool(registry.history, model_id)
         return HistoryOut(model_id=model_id.lower(), events=[event_out(e) for e in events])
 
     return router

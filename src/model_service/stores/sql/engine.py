@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 40
 
 
 def normalize_url(url: str) -> str:
@@ -25,6 +26,8 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> Engine:
+    """An engine for ``url``. For SQLite the pool holds one connection per server worker thread
+    (40, anyio's default), so connections and their PRAGMAs are made once, not per request."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -36,8 +39,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=SQLITE_POOL_SIZE,
+        max_overflow=SQLITE_POOL_SIZE,
     )
 
     @event.listens_for(engine, "connect")
@@ -52,7 +55,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
+        # sqlite_begin=None: no transaction at all (a single-statement read is atomic by itself).
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode is not None:
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine

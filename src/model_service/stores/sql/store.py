@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, case, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, insert, select, text, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
@@ -27,10 +27,24 @@ from ...domain.versions import Version, following
 from . import migrate as migrations
 from .engine import make_engine
 from .schema import events, models
+from .writer import SerialWriter
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 VERSION_ATTEMPTS = 50
+
+# Statements on the hot paths, built once (SQLAlchemy then reuses their compiled form).
+_BY_ID = select(models).where(models.c.id == bindparam("model_id"))
+_LATEST_OF_NAME = (
+    select(models.c.id, models.c.version_major, models.c.version_minor)
+    .where(models.c.name == bindparam("name"))
+    .order_by(models.c.version_major.desc(), models.c.version_minor.desc())
+    .limit(1)
+)
+_INSERT_MODEL = insert(models)
+_INSERT_EVENT = insert(events)
 
 
 def _unavailable(exc: SQLAlchemyError) -> Unavailable:
@@ -44,29 +58,38 @@ class SqlMetadataStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._writer = SerialWriter(engine) if self.dialect == "sqlite" else None
+        self.local_point_reads = self.dialect == "sqlite"
 
     @classmethod
-    def from_url(cls, url: str, **engine_options: Any) -> "SqlMetadataStore":
+    def from_url(cls, url: str, **engine_options: Any) -> SqlMetadataStore:
         return cls(make_engine(url, **engine_options))
 
     # ---- plumbing --------------------------------------------------------------------------
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A connection for reading; ``snapshot`` puts several statements in one transaction
+        (single statements are atomic by themselves and skip BEGIN/ROLLBACK on SQLite)."""
         try:
             with self.engine.connect() as connection:
+                if not snapshot:
+                    connection.execution_options(sqlite_begin=None)
                 yield connection
         except (OperationalError, DBAPIError) as exc:
             raise _unavailable(exc) from exc
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction; IntegrityError passes through for the caller's retry logic."""
+    def _transact(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction. IntegrityError passes through (for the
+        version-number retry); other database failures become :class:`Unavailable`.
+
+        SQLite: on the database's single writer thread, group-committed (``writer.py``).
+        """
         try:
-            with self.engine.connect() as connection:
-                connection.execution_options(sqlite_begin="IMMEDIATE")
-                with connection.begin():
-                    yield connection
+            if self._writer is not None:
+                return self._writer.run(work)
+            with self.engine.connect() as connection, connection.begin():
+                return work(connection)
         except IntegrityError:
             raise
         except (OperationalError, DBAPIError) as exc:
@@ -82,8 +105,8 @@ class SqlMetadataStore:
     @staticmethod
     def _event(connection: Connection, model_id: str, name: str, kind: EventKind, actor: str, at: datetime,
                data: Mapping[str, Any] | None = None) -> None:
-        connection.execute(insert(events).values(model_id=model_id, model_name=name, kind=kind.value,
-                                                 actor=actor, at=at, data=dict(data or {})))
+        connection.execute(_INSERT_EVENT, {"model_id": model_id, "model_name": name, "kind": kind.value,
+                                           "actor": actor, "at": at, "data": dict(data or {})})
 
     # ---- MetadataStore ---------------------------------------------------------------------
 
@@ -107,8 +130,7 @@ class SqlMetadataStore:
     def create_version(self, draft: Draft, blob: PendingBlob | None = None) -> ModelVersion:
         for attempt in range(VERSION_ATTEMPTS):
             try:
-                with self._write() as connection:
-                    return self._insert_version(connection, draft, blob)
+                return self._transact(lambda connection: self._insert_version(connection, draft, blob))
             except IntegrityError as exc:
                 if attempt + 1 == VERSION_ATTEMPTS:
                     raise Conflict(f"Could not allocate a version of '{draft.name}' after {attempt + 1} attempts",
@@ -117,12 +139,7 @@ class SqlMetadataStore:
         raise AssertionError("unreachable")
 
     def _insert_version(self, connection: Connection, draft: Draft, blob: PendingBlob | None) -> ModelVersion:
-        latest = connection.execute(
-            select(models.c.id, models.c.version_major, models.c.version_minor)
-            .where(models.c.name == draft.name)
-            .order_by(models.c.version_major.desc(), models.c.version_minor.desc())
-            .limit(1)
-        ).first()
+        latest = connection.execute(_LATEST_OF_NAME, {"name": draft.name}).first()
         version = following(None if latest is None else Version(latest[1], latest[2]), breaking=draft.breaking)
         parent = (latest[0] if latest else None) if draft.parent_model_id == LATEST else draft.parent_model_id
         row = {
@@ -145,7 +162,7 @@ class SqlMetadataStore:
             "download_count": 0,
             **_file_columns(blob.file if blob else None),
         }
-        connection.execute(insert(models).values(row))
+        connection.execute(_INSERT_MODEL, row)
         self._event(connection, draft.id, draft.name, EventKind.CREATED, draft.created_by, draft.created_at,
                     {"version": str(version), "parent_model_id": parent})
         if blob is not None:
@@ -162,13 +179,13 @@ class SqlMetadataStore:
 
     def get(self, model_id: str) -> ModelVersion:
         with self._read() as connection:
-            row = connection.execute(select(models).where(models.c.id == model_id)).mappings().first()
+            row = connection.execute(_BY_ID, {"model_id": model_id}).mappings().first()
         if row is None:
             raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
         return _to_model(row)
 
     def list(self, offset: int, limit: int) -> Page:
-        with self._read() as connection:
+        with self._read(snapshot=True) as connection:
             total = connection.execute(select(func.count()).select_from(models)).scalar_one()
             rows = connection.execute(
                 select(models).order_by(models.c.created_at.desc(), models.c.id.desc()).offset(offset).limit(limit)
@@ -176,83 +193,94 @@ class SqlMetadataStore:
         return Page([_to_model(row) for row in rows], total)
 
     def update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime) -> ModelVersion:
-        with self._write() as connection:
-            row = connection.execute(
-                select(models).where(models.c.id == model_id).with_for_update()
-            ).mappings().first()
-            if row is None:
-                raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
-            current = _to_model(row)
-            columns: dict[str, Any] = {}
-            changed: list[str] = []
-            for key, value in values.items():
-                if key == "status":
-                    if value != current.status:
-                        columns["status"] = Status(value).value
-                        self._event(connection, model_id, current.name, EventKind.STATUS, actor, at,
-                                    {"from": current.status.value, "to": Status(value).value})
-                elif key == "tags":
-                    if tuple(value) != current.tags:
-                        columns["tags"] = list(value)
-                        changed.append(key)
-                elif getattr(current, key) != value:
-                    columns[key] = value
+        return self._transact(lambda connection: self._update(connection, model_id, values, actor, at))
+
+    def _update(self, connection: Connection, model_id: str, values: Mapping[str, Any], actor: str,
+                at: datetime) -> ModelVersion:
+        row = connection.execute(
+            select(models).where(models.c.id == model_id).with_for_update()
+        ).mappings().first()
+        if row is None:
+            raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
+        current = _to_model(row)
+        columns: dict[str, Any] = {}
+        changed: list[str] = []
+        for key, value in values.items():
+            if key == "status":
+                if value != current.status:
+                    columns["status"] = Status(value).value
+                    self._event(connection, model_id, current.name, EventKind.STATUS, actor, at,
+                                {"from": current.status.value, "to": Status(value).value})
+            elif key == "tags":
+                if tuple(value) != current.tags:
+                    columns["tags"] = list(value)
                     changed.append(key)
-            if changed:
-                self._event(connection, model_id, current.name, EventKind.UPDATED, actor, at, {"fields": changed})
-            if columns:
-                columns["updated_at"] = at
-                connection.execute(update(models).where(models.c.id == model_id).values(columns))
-                row = {**row, **columns}
+            elif getattr(current, key) != value:
+                columns[key] = value
+                changed.append(key)
+        if changed:
+            self._event(connection, model_id, current.name, EventKind.UPDATED, actor, at, {"fields": changed})
+        if columns:
+            columns["updated_at"] = at
+            connection.execute(update(models).where(models.c.id == model_id).values(columns))
+            row = {**row, **columns}
         return _to_model(row)
 
     def attach_file(self, model_id: str, blob: PendingBlob, actor: str) -> ModelVersion:
-        with self._write() as connection:
-            result = connection.execute(
-                update(models)
-                .where(models.c.id == model_id, models.c.file_sha256.is_(None))
-                .values(**_file_columns(blob.file), updated_at=blob.file.uploaded_at)
-                .returning(*models.c)
+        return self._transact(lambda connection: self._attach_file(connection, model_id, blob, actor))
+
+    def _attach_file(self, connection: Connection, model_id: str, blob: PendingBlob, actor: str) -> ModelVersion:
+        result = connection.execute(
+            update(models)
+            .where(models.c.id == model_id, models.c.file_sha256.is_(None))
+            .values(**_file_columns(blob.file), updated_at=blob.file.uploaded_at)
+            .returning(*models.c)
+        )
+        row = result.mappings().first()
+        if row is None:
+            exists = connection.execute(select(models.c.file_sha256).where(models.c.id == model_id)).first()
+            if exists is None:
+                raise NotFound(f"Model {model_id} not found", code="model_not_found",
+                               details={"model_id": model_id})
+            raise Conflict(
+                f"Model {model_id} already has a file; files are immutable, register a new version instead",
+                code="file_exists", details={"model_id": model_id, "checksum": f"sha256:{exists[0]}"},
             )
-            row = result.mappings().first()
-            if row is None:
-                exists = connection.execute(select(models.c.file_sha256).where(models.c.id == model_id)).first()
-                if exists is None:
-                    raise NotFound(f"Model {model_id} not found", code="model_not_found",
-                                   details={"model_id": model_id})
-                raise Conflict(
-                    f"Model {model_id} already has a file; files are immutable, register a new version instead",
-                    code="file_exists", details={"model_id": model_id, "checksum": f"sha256:{exists[0]}"},
-                )
-            self._commit_blob(connection, model_id, row["name"], blob, actor)
-            return _to_model(row)
+        self._commit_blob(connection, model_id, row["name"], blob, actor)
+        return _to_model(row)
 
     def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime) -> ModelVersion:
-        with self._write() as connection:
-            row = connection.execute(
-                sql_delete(models).where(models.c.id == model_id).returning(*models.c)
-            ).mappings().first()
-            if row is None:
-                raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
-            self._event(connection, model_id, row["name"], EventKind.DELETED, actor, at, {"version": _version(row)})
-            sha256 = row["file_sha256"]
-            if sha256 is not None:
-                self._lock_blob(connection, sha256)
-                others = connection.execute(
-                    select(func.count()).select_from(models).where(models.c.file_sha256 == sha256)
-                ).scalar_one()
-                if others == 0:
-                    release_blob(sha256)
+        return self._transact(lambda connection: self._delete(connection, model_id, release_blob, actor, at))
+
+    def _delete(self, connection: Connection, model_id: str, release_blob: Callable[[str], None], actor: str,
+                at: datetime) -> ModelVersion:
+        row = connection.execute(
+            sql_delete(models).where(models.c.id == model_id).returning(*models.c)
+        ).mappings().first()
+        if row is None:
+            raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
+        self._event(connection, model_id, row["name"], EventKind.DELETED, actor, at, {"version": _version(row)})
+        sha256 = row["file_sha256"]
+        if sha256 is not None:
+            self._lock_blob(connection, sha256)
+            others = connection.execute(
+                select(func.count()).select_from(models).where(models.c.file_sha256 == sha256)
+            ).scalar_one()
+            if others == 0:
+                release_blob(sha256)
         return _to_model(row)
 
     def record_download(self, model_id: str, actor: str, at: datetime, data: Mapping[str, Any]) -> None:
-        with self._write() as connection:
-            name = connection.execute(
-                update(models).where(models.c.id == model_id)
-                .values(download_count=models.c.download_count + 1).returning(models.c.name)
-            ).scalar()
-            if name is not None:
-                self._event(connection, model_id, name, EventKind.DOWNLOADED, actor, at, data)
+        self._transact(lambda connection: self._record_download(connection, model_id, actor, at, data))
+
+    def _record_download(self, connection: Connection, model_id: str, actor: str, at: datetime,
+                         data: Mapping[str, Any]) -> None:
+        name = connection.execute(
+            update(models).where(models.c.id == model_id)
+            .values(download_count=models.c.download_count + 1).returning(models.c.name)
+        ).scalar()
+        if name is not None:
+            self._event(connection, model_id, name, EventKind.DOWNLOADED, actor, at, data)
 
     def events(self, model_id: str, kinds: tuple[str, ...] | None = None) -> list[Event]:
         query = select(events).where(events.c.model_id == model_id).order_by(events.c.id)
@@ -270,7 +298,7 @@ class SqlMetadataStore:
             .group_by(models.c.file_sha256)
             .subquery()
         )
-        with self._read() as connection:
+        with self._read(snapshot=True) as connection:
             total, active = connection.execute(
                 select(func.count(), func.coalesce(func.sum(case((models.c.status == "active", 1), else_=0)), 0))
             ).one()
@@ -293,6 +321,8 @@ class SqlMetadataStore:
         return Health(True, info=info)
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
         self.engine.dispose()
 
 

@@ -43,7 +43,8 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime, nullable=False),
         sa.Column("download_count", sa.BigInteger(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_models"),
-        sa.UniqueConstraint("name", "version_major", "version_minor", name="uq_models_name_version_major_version_minor"),
+        sa.UniqueConstraint("name", "version_major", "version_minor",
+                            name="uq_models_name_version_major_version_minor"),
     )
     op.create_index("ix_models_created_at_id", "models", ["created_at", "id"])
     op.create_index("ix_models_file_sha256", "models", ["file_sha256"])
