@@ -13,6 +13,11 @@ from .ports import BlobUpload
 _CHECKSUM = re.compile(r"(?:sha256:)?([0-9a-fA-F]{64})")
 
 
+def file_too_large(max_size: int) -> TooLarge:
+    return TooLarge(f"File exceeds the maximum size of {max_size} bytes", code="file_too_large",
+                    details={"max_size_bytes": max_size})
+
+
 def parse_checksum(value: str | None) -> str | None:
     """``sha256:<64 hex>`` (or the bare hex digest) → lowercase hex; None stays None."""
     if value is None or value == "":
@@ -45,13 +50,9 @@ class IncomingFile:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.size += len(data)
         if self.size > self.max_size:
-            raise self.too_large()
+            raise file_too_large(self.max_size)
         self._hash.update(data)
         self._upload.write(data)
-
-    def too_large(self) -> TooLarge:
-        return TooLarge(f"File exceeds the maximum size of {self.max_size} bytes", code="file_too_large",
-                        details={"max_size_bytes": self.max_size})
 
     def finish(self) -> str:
         """Verify the checksum, make the bytes durable, and return the sha256 hex digest."""

@@ -37,7 +37,7 @@ def _sink(registry: Registry, expected: str | None) -> FileSink:
 
 async def receive_raw(request: Request, registry: Registry, *, filename: str | None, fmt: str | None) -> ReceivedFile:
     """The whole request body is the file."""
-    ensure_length_at_most(request, registry.max_file_size, "File")
+    ensure_length_at_most(request, registry.max_file_size, "file_too_large")
     expected = parse_checksum(request.headers.get("x-file-checksum"))
     fmt = None if fmt is None else normalize_format(fmt)
     sink = _sink(registry, expected)
@@ -61,7 +61,7 @@ async def receive_form(
     """A multipart body: ``fields`` (name → handler, called as soon as the field ends) and an
     optional part named ``file``. Handles the ``format`` and ``checksum`` fields itself if they
     are listed (``X-File-Checksum`` works as well)."""
-    ensure_length_at_most(request, registry.max_file_size + settings.max_request_size, "Request body")
+    ensure_length_at_most(request, registry.max_file_size + settings.max_request_size, "file_too_large")
     expected = parse_checksum(request.headers.get("x-file-checksum"))
     sink: FileSink | None = None
     part: dict[str, str | None] = {}

@@ -18,7 +18,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from starlette.requests import ClientDisconnect, Request
 
 from ..domain.errors import Invalid, Malformed, TooLarge, UnsupportedMediaType
-from ..domain.incoming import IncomingFile
+from ..domain.incoming import IncomingFile, file_too_large
 
 BATCH_SIZE = 1 << 20
 
@@ -32,12 +32,11 @@ def content_length(request: Request) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def ensure_length_at_most(request: Request, limit: int, what: str) -> None:
+def ensure_length_at_most(request: Request, limit: int, code: str = "request_too_large") -> None:
     """Refuse a declared Content-Length over ``limit`` before reading anything."""
     length = content_length(request)
     if length is not None and length > limit:
-        raise TooLarge(f"{what} of {length} bytes exceeds the limit of {limit} bytes",
-                       code="file_too_large" if what == "File" else "request_too_large",
+        raise TooLarge(f"Request body of {length} bytes exceeds the limit of {limit} bytes", code=code,
                        details={"max_size_bytes": limit, "content_length": length})
 
 
@@ -63,8 +62,7 @@ class FileSink:
     async def write(self, data: bytes) -> None:
         self.received += len(data)
         if self.received > self.max_size:  # fail as the bytes arrive, not a batch later
-            raise TooLarge(f"File exceeds the maximum size of {self.max_size} bytes", code="file_too_large",
-                           details={"max_size_bytes": self.max_size})
+            raise file_too_large(self.max_size)
         self._buffer.append(data)
         self._buffered += len(data)
         if self._buffered >= self.batch_size:
@@ -123,7 +121,7 @@ async def stream_body_into(request: Request, sink: FileSink) -> None:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    ensure_length_at_most(request, limit, "Request body")
+    ensure_length_at_most(request, limit)
     body = bytearray()
     try:
         async for chunk in request.stream():
