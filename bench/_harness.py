@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -492,3 +493,15 @@ def print_environment(extra: dict[str, Any] | None = None) -> None:
     info = {"cpus": os.cpu_count(), "loadavg": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
             "python": sys.version.split()[0], **(extra or {})}
     print("environment: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
+
+
+def run_main(name: str, main: Callable[[], int]) -> None:
+    """Exit with ``main()``'s code; a BenchError is exit 2, Ctrl-C exit 130 (cleanup has run)."""
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; cleaned up", file=sys.stderr)
+        sys.exit(130)

@@ -52,6 +52,7 @@ from _harness import (  # noqa: E402
     render_table,
     require_tool,
     run,
+    run_main,
     temp_dir,
     tree_cpu_seconds,
     write_json,
@@ -76,6 +77,28 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
 end
 """
+
+
+def rotating_lua(items: str, stride: int, request: str) -> str:
+    """A wrk script that cycles through ``items`` (a Lua table body), each wrk thread starting
+    ``stride`` further along, and sends ``request`` (a Lua expression over ``items[i]``)."""
+    return f"""
+local items = {{{items}}}
+local n = #items
+local i = 0
+local threads = 0
+setup = function(thread)
+  thread:set("start", threads * {stride})
+  threads = threads + 1
+end
+init = function(args)
+  i = (start or 0) % n
+end
+request = function()
+  i = i % n + 1
+  return {request}
+end
+""" + DONE_LUA
 
 
 def record_body(i: int, name: str | None = None) -> dict:
@@ -108,46 +131,14 @@ def seed(base_url: str, count: int) -> tuple[list[str], float]:
 def write_scripts(work: Path, ids: list[str]) -> dict[str, Path]:
     id_table = ",".join(f'"{i}"' for i in ids)
     get_lua = work / "get_by_id.lua"
-    get_lua.write_text(f"""
-local ids = {{{id_table}}}
-local n = #ids
-local i = 0
-local threads = 0
-setup = function(thread)  -- each wrk thread starts somewhere else in the list
-  thread:set("start", threads * 499)
-  threads = threads + 1
-end
-init = function(args)
-  i = (start or 0) % n
-end
-request = function()
-  i = i % n + 1
-  return wrk.format("GET", "/api/v1/models/" .. ids[i])
-end
-""" + DONE_LUA)
+    get_lua.write_text(rotating_lua(id_table, 499, 'wrk.format("GET", "/api/v1/models/" .. items[i])'))
     bodies = ",".join(
         "[[" + json.dumps(record_body(k, name=f"bench-registration-{k}"), separators=(",", ":")) + "]]"
         for k in range(REG_NAMES)
     )
     post_lua = work / "register.lua"
-    post_lua.write_text(f"""
-local bodies = {{{bodies}}}
-local n = #bodies
-local i = 0
-local headers = {{["Content-Type"] = "application/json"}}
-local threads = 0
-setup = function(thread)
-  thread:set("start", threads * 2)
-  threads = threads + 1
-end
-init = function(args)
-  i = (start or 0) % n
-end
-request = function()
-  i = i % n + 1
-  return wrk.format("POST", "/api/v1/models", headers, bodies[i])
-end
-""" + DONE_LUA)
+    post_lua.write_text(rotating_lua(
+        bodies, 2, 'wrk.format("POST", "/api/v1/models", {["Content-Type"] = "application/json"}, items[i])'))
     return {"get": get_lua, "post": post_lua}
 
 
@@ -392,11 +383,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench_api: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("bench_api: interrupted; cleaned up", file=sys.stderr)
-        sys.exit(130)
+    run_main("bench_api", main)

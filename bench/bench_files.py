@@ -47,6 +47,7 @@ from _harness import (  # noqa: E402
     render_table,
     require_tool,
     run,
+    run_main,
     temp_dir,
     write_json,
 )
@@ -228,11 +229,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench_files: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("bench_files: interrupted; cleaned up", file=sys.stderr)
-        sys.exit(130)
+    run_main("bench_files", main)
