@@ -184,3 +184,33 @@ def test_open_file_without_file_is_not_found(registry):
     with pytest.raises(NotFound) as info:
         registry.open_file(model.id)
     assert info.value.code == "file_not_found"
+
+
+class RecordingObserver:
+    def __init__(self):
+        self.seen: list[tuple] = []
+
+    def registered(self, model):
+        self.seen.append(("registered", model.name))
+
+    def uploaded(self, model, size_bytes):
+        self.seen.append(("uploaded", model.name, size_bytes))
+
+    def downloaded(self, model, size_bytes):
+        self.seen.append(("downloaded", model.name, size_bytes))
+
+    def deleted(self, model):
+        self.seen.append(("deleted", model.name))
+
+
+def test_the_observer_hears_every_committed_change(registry):
+    observer = registry.observer = RecordingObserver()
+    with_file = registry.register(Registration(algorithm="svm", name="a"), "x", received(registry, b"abcd"))
+    bare = registry.register(Registration(algorithm="svm", name="b"), "x")
+    registry.attach(bare.id, received(registry, b"xy"), "x")
+    registry.record_download(with_file, "x", 4, None)
+    registry.delete(bare.id, "x")
+    with pytest.raises(Invalid):
+        registry.register(Registration(algorithm="svm", name="bad name"), "x")
+    assert observer.seen == [("registered", "a"), ("uploaded", "a", 4), ("registered", "b"), ("uploaded", "b", 2),
+                             ("downloaded", "a", 4), ("deleted", "b")]

@@ -29,7 +29,17 @@ from .models import (
     clean_tags,
     clean_text,
 )
-from .ports import LATEST, BlobReader, BlobStore, Health, MetadataStore, Page, PendingBlob
+from .ports import (
+    LATEST,
+    BlobReader,
+    BlobStore,
+    Health,
+    MetadataStore,
+    NoObserver,
+    Page,
+    PendingBlob,
+    RegistryObserver,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +110,13 @@ class Registry:
         *,
         max_file_size: int,
         clock: Callable[[], datetime] = utcnow,
+        observer: RegistryObserver | None = None,
     ):
         self.metadata = metadata
         self.blobs = blobs
         self.max_file_size = max_file_size
         self.clock = clock
+        self.observer = observer or NoObserver()
 
     # ---- registration and versions ---------------------------------------------------------
 
@@ -162,9 +174,12 @@ class Registry:
         )
 
     def _create(self, draft: Draft, file: ReceivedFile | None) -> ModelVersion:
-        if file is None:
-            return self.metadata.create_version(draft)
-        return self.metadata.create_version(draft, self._pending(file, declared_format=draft.format))
+        pending = None if file is None else self._pending(file, declared_format=draft.format)
+        model = self.metadata.create_version(draft, pending)
+        self.observer.registered(model)
+        if model.file is not None:
+            self.observer.uploaded(model, model.file.size_bytes)
+        return model
 
     # ---- reads -----------------------------------------------------------------------------
 
@@ -210,7 +225,9 @@ class Registry:
 
     def delete(self, model_id: str, actor: str) -> ModelVersion:
         """Delete a version; its file's blob goes with its last reference."""
-        return self.metadata.delete(parse_id(model_id), self.blobs.delete, actor, self.clock())
+        model = self.metadata.delete(parse_id(model_id), self.blobs.delete, actor, self.clock())
+        self.observer.deleted(model)
+        return model
 
     # ---- files -----------------------------------------------------------------------------
 
@@ -228,7 +245,9 @@ class Registry:
         """Attach a finished upload to a version. Always consumes ``file`` (committed or discarded)."""
         with _consuming(file):
             model = self.ensure_can_upload(model_id)
-            return self.metadata.attach_file(model.id, self._pending(file, declared_format=model.format), actor)
+            model = self.metadata.attach_file(model.id, self._pending(file, declared_format=model.format), actor)
+        self.observer.uploaded(model, file.incoming.size)
+        return model
 
     def _pending(self, file: ReceivedFile, *, declared_format: str | None) -> PendingBlob:
         incoming = file.incoming
@@ -255,8 +274,11 @@ class Registry:
         key = model.file.sha256
         return model, lambda offset: self.blobs.open(key, offset)
 
-    def record_download(self, model_id: str, actor: str, data: Mapping[str, Any]) -> None:
-        self.metadata.record_download(model_id, actor, self.clock(), data)
+    def record_download(self, model: ModelVersion, actor: str, size_bytes: int, byte_range: str | None) -> None:
+        """Count a completed download of ``model``'s file (``byte_range`` for a ranged request
+        that reached the end of the file)."""
+        self.metadata.record_download(model.id, actor, self.clock(), {"bytes": size_bytes, "range": byte_range})
+        self.observer.downloaded(model, size_bytes)
 
     # ---- health ----------------------------------------------------------------------------
 

@@ -89,8 +89,7 @@ def build_router(settings: Settings) -> APIRouter:
         model, open_reader = await point_read(registry.open_file, model_id)
 
         async def on_complete(size: int, byte_range: str | None) -> None:
-            data = {"bytes": size, "range": byte_range}
-            await run_in_threadpool(registry.record_download, model.id, actor, data)
+            await run_in_threadpool(registry.record_download, model, actor, size, byte_range)
 
         return BlobResponse(model, open_reader, request.headers, chunk_size=settings.download_chunk_size,
                             on_complete=on_complete)
