@@ -92,7 +92,7 @@ def test_an_unexpected_failure_is_a_500_in_the_same_shape_without_internals(make
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(client.app.state.registry, "list", broken)
+    monkeypatch.setattr(client.app.state.registry, "search", broken)
 
     response = client.get(MODELS, headers={"X-Request-ID": "trace-500"})
 

@@ -10,6 +10,7 @@ import pytest
 from model_service.domain.errors import Conflict, NotFound, Unavailable
 from model_service.domain.ids import new_id
 from model_service.domain.models import EventKind, Status
+from model_service.domain.query import SearchQuery
 from model_service.domain.versions import Version
 
 from .helpers import T0, RecordingBlob, draft, later
@@ -76,11 +77,11 @@ def test_get_unknown_is_not_found(metadata_store):
 
 def test_list_is_newest_first_with_total(metadata_store):
     ids = [metadata_store.create_version(draft(f"m{i}", at=later(i))).id for i in range(5)]
-    page = metadata_store.list(0, 2)
+    page = metadata_store.search(SearchQuery(offset=0, limit=2))
     assert page.total == 5
     assert [m.id for m in page.items] == ids[::-1][:2]
-    assert [m.id for m in metadata_store.list(4, 10).items] == [ids[0]]
-    assert metadata_store.list(10, 10).items == []
+    assert [m.id for m in metadata_store.search(SearchQuery(offset=4, limit=10)).items] == [ids[0]]
+    assert metadata_store.search(SearchQuery(offset=10, limit=10)).items == []
 
 
 # ---- concurrency -----------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def test_create_with_file_is_atomic(metadata_store):
         metadata_store.create_version(failing, RecordingBlob(fail=True).pending)
     with pytest.raises(NotFound):
         metadata_store.get(failing.id)
-    assert metadata_store.list(0, 10).total == 1
+    assert metadata_store.search(SearchQuery(offset=0, limit=10)).total == 1
 
 
 # ---- delete ----------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ def test_a_blob_is_never_released_while_a_concurrent_version_references_it(metad
             if victim:
                 metadata_store.delete(victim, release, "dave", later(99))
                 # after every deletion, any version still holding the content must have its blob
-                remaining = [m for m in metadata_store.list(0, 1000).items if m.file]
+                remaining = [m for m in metadata_store.search(SearchQuery(offset=0, limit=1000)).items if m.file]
                 assert not remaining or present["blob"]
 
     threads = [threading.Thread(target=uploader), threading.Thread(target=deleter)]
@@ -265,7 +266,7 @@ def test_a_blob_is_never_released_while_a_concurrent_version_references_it(metad
         thread.start()
     for thread in threads:
         thread.join()
-    assert metadata_store.list(0, 10).total == 0
+    assert metadata_store.search(SearchQuery(offset=0, limit=10)).total == 0
     assert not present["blob"] and released
 
 

@@ -8,11 +8,17 @@ from model_service.stores.sql.schema import metadata
 from model_service.stores.sql.store import SqlMetadataStore
 
 
+def _ours(name, type_, parent_names):
+    """The SQLite full-text index (a virtual table and its shadow tables) is not in the metadata."""
+    return not (type_ == "table" and name and name.startswith("models_fts"))
+
+
 def test_migrated_schema_matches_the_table_definitions(tmp_path):
     store = SqlMetadataStore.from_url(f"sqlite:///{tmp_path / 'm.db'}")
     store.prepare(migrate=True)
     with store.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), metadata)
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": _ours})
+        differences = compare_metadata(context, metadata)
     store.close()
     assert differences == []
 

@@ -9,6 +9,7 @@ import pytest
 from model_service.domain.errors import ChecksumMismatch, Conflict, Invalid, InvalidId, NotFound, TooLarge
 from model_service.domain.incoming import parse_checksum
 from model_service.domain.models import Status
+from model_service.domain.query import SimpleFilters
 from model_service.domain.registry import ReceivedFile, Registration, Registry
 from model_service.domain.versions import Version
 from model_service.stores.blob_local import LocalBlobStore
@@ -73,7 +74,7 @@ def test_invalid_registrations_say_what_is_wrong(registry, fields, code):
     with pytest.raises(Invalid) as info:
         registry.register(Registration(**fields), "a")
     assert info.value.code == code
-    assert registry.list(1, 10).total == 0
+    assert registry.search(SimpleFilters()).total == 0
 
 
 def test_tags_are_deduplicated_in_order(registry):

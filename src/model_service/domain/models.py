@@ -112,6 +112,7 @@ class EventKind(enum.StrEnum):
     UPLOADED = "uploaded"
     DOWNLOADED = "downloaded"
     DELETED = "deleted"
+    ALIAS = "alias"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,3 +217,61 @@ def clean_text(value: str, what: str, *, max_length: int = MAX_TEXT_LENGTH, allo
         raise Invalid(f"{what} must be at most {max_length} printable characters", code=f"invalid_{what}",
                       details={"max_length": max_length})
     return value
+
+
+# ---- names: aliases and figures ----------------------------------------------------------------
+
+_ALIAS = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+RESERVED_ALIASES = frozenset({"latest"})
+
+
+def clean_alias(alias: str) -> str:
+    """Aliases are lowercase words (``production``, ``champion``, ``staging-eu``); ``latest`` is
+    reserved, and no alias can look like a version (they contain no dot)."""
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or alias in RESERVED_ALIASES:
+        raise Invalid(
+            f"Invalid alias {str(alias)[:80]!r}: 1-64 lowercase letters, digits, _ and -, starting with a letter "
+            "('latest' is reserved)",
+            code="invalid_alias",
+            details={"alias": str(alias)[:80]},
+        )
+    return alias
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """``name@alias`` points at one version of the name."""
+
+    name: str
+    alias: str
+    model_id: str
+    version: Version
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class AliasMove:
+    """An alias change: where it pointed before (None: it did not exist) and now (None: removed)."""
+
+    name: str
+    alias: str
+    before: Alias | None
+    after: Alias | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryStats:
+    """The registry's figures, each computed by one aggregate query in the store."""
+
+    total_models: int
+    by_algorithm: dict[str, int]
+    by_status: dict[str, int]
+    total_downloads: int
+    stored_bytes: int  # distinct blobs, each counted once
+    versions_with_file: int
+    file_bytes: int  # the files of those versions (shared content counted per version)
+    added_since: int  # versions created since the window's start
+    downloads_since: int
+    created_today: int
+    downloads_today: int

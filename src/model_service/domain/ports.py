@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from .models import Draft, Event, FileInfo, ModelVersion
+from .models import Alias, AliasMove, Draft, Event, FileInfo, ModelVersion, RegistryStats
+from .query import SearchQuery
+from .versions import Version
 
 # ---- blobs -----------------------------------------------------------------------------------
 
@@ -117,6 +119,9 @@ class NoObserver:
 
 # ---- metadata --------------------------------------------------------------------------------
 
+ANY = object()
+"""``expected`` value of :meth:`MetadataStore.move_alias`: no compare-and-swap."""
+
 LATEST = "latest"
 """``Draft.parent_model_id`` value meaning "the name's latest version at the time of insertion"."""
 
@@ -166,8 +171,50 @@ class MetadataStore(Protocol):
     def get(self, model_id: str) -> ModelVersion:
         """The version with this id; :class:`NotFound` if none."""
 
-    def list(self, offset: int, limit: int) -> Page:
-        """Versions newest first (creation time, then id), ``limit`` from ``offset``, and the total."""
+    def search(self, query: SearchQuery) -> Page:
+        """The versions matching ``query.where`` in ``query.sort`` order (ties: id, in the last
+        key's direction; versions lacking a sort value last), ``limit`` from ``offset``, and the
+        total number of matches. Translated into the store's own query language: never by
+        filtering in Python. Text search (``TextSearch``) is case-insensitive substring."""
+
+    def find_version(self, name: str, version: Version) -> ModelVersion:
+        """``name``'s version ``version``; :class:`NotFound` if there is none."""
+
+    def latest(self, name: str) -> ModelVersion:
+        """``name``'s highest version; :class:`NotFound` if the name has none."""
+
+    def statistics(self, *, added_since: datetime, downloads_since: datetime, today: datetime) -> RegistryStats:
+        """The registry's figures by aggregate queries: versions added since ``added_since``,
+        downloads since ``downloads_since``, and both since ``today`` (its midnight)."""
+
+    def popular(self, limit: int, since: datetime | None = None) -> list[tuple[ModelVersion, int]]:
+        """The most downloaded versions with their download counts: all time (the counter), or
+        counting only downloads since ``since``. Most first; ties newest first."""
+
+    def aliases(self, name: str) -> list[Alias]:
+        """Every alias of ``name``, by alias."""
+
+    def get_alias(self, name: str, alias: str) -> Alias:
+        """One alias; :class:`NotFound` if it is not set."""
+
+    def move_alias(self, name: str, alias: str, model_id: str | None, expected: Any, actor: str,
+                   at: datetime) -> AliasMove:
+        """Point ``name@alias`` at ``model_id`` (a version of ``name``), or remove it (``None``),
+        atomically, appending an ``alias`` event ``{"alias", "from_version", "to_version",
+        "from_model_id", "to_model_id"}``.
+
+        ``expected`` makes it a compare-and-swap: :data:`ANY` skips the check; ``None`` requires
+        that the alias is not set; a :class:`Version` that it points at that version. A mismatch
+        is :class:`Conflict` (code ``alias_conflict``) and changes nothing. Removing an alias
+        that is not set is :class:`NotFound`; :class:`NotFound` too if ``model_id`` does not
+        exist, and :class:`Invalid` if it is a version of another name.
+        """
+
+    def name_events(self, name: str, *, kinds: tuple[str, ...] | None = None, alias: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None, limit: int = 1000,
+                    newest_first: bool = False) -> list[Event]:
+        """The name's events (every version's, including deleted ones), oldest first (or newest
+        first), at most ``limit``; ``alias`` keeps only that alias's moves; ``until`` is inclusive."""
 
     def update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime) -> ModelVersion:
         """Set the given mutable fields and ``updated_at``. A status change appends a ``status``
@@ -184,8 +231,9 @@ class MetadataStore(Protocol):
         never deleted."""
 
     def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime) -> ModelVersion:
-        """Remove a version and return it as it was; append a ``deleted`` event. If it was the last
-        reference to its file's blob, call ``release_blob(sha256)`` before the deletion commits."""
+        """Remove a version and return it as it was; append a ``deleted`` event. Aliases pointing
+        at it are removed (each with its ``alias`` event). If it was the last reference to its
+        file's blob, call ``release_blob(sha256)`` before the deletion commits."""
 
     def record_download(self, model_id: str, actor: str, at: datetime, data: Mapping[str, Any]) -> None:
         """Count one completed download: increment ``download_count`` and append a ``downloaded``

@@ -6,30 +6,37 @@ It is the only place that decides; stores persist and the HTTP layer translates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import naming
+from .compare import Comparison, compare
 from .errors import Conflict, Invalid, NotFound
 from .formats import format_from_filename, normalize_format
 from .ids import new_id, parse_id
 from .incoming import IncomingFile
 from .models import (
     MAX_DESCRIPTION_LENGTH,
+    Alias,
+    AliasMove,
     Draft,
     Event,
     FileInfo,
     ModelVersion,
+    RegistryStats,
     Status,
+    clean_alias,
     clean_metrics,
     clean_object,
     clean_tags,
     clean_text,
 )
 from .ports import (
+    ANY,
     LATEST,
     BlobReader,
     BlobStore,
@@ -40,6 +47,18 @@ from .ports import (
     PendingBlob,
     RegistryObserver,
 )
+from .query import (
+    DEFAULT_SORT,
+    FieldRef,
+    SearchQuery,
+    SimpleFilters,
+    SortKey,
+    ValueType,
+    parse_filter,
+    parse_sort,
+)
+from .query import Comparison as Comparison_
+from .versions import Version
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +205,87 @@ class Registry:
     def get(self, model_id: str) -> ModelVersion:
         return self.metadata.get(parse_id(model_id))
 
-    def list(self, page: int, limit: int) -> Page:
-        return self.metadata.list((page - 1) * limit, limit)
+    def search(self, filters: SimpleFilters, *, filter_text: str | None = None, sort_text: str | None = None,
+               page: int = 1, limit: int = 20) -> Page:
+        """Versions matching the simple filters AND the filter expression, sorted, one page."""
+        extra = () if not filter_text or not filter_text.strip() else (parse_filter(filter_text),)
+        sort = parse_sort(sort_text) if sort_text and sort_text.strip() else DEFAULT_SORT
+        where = replace(filters, extra=extra).to_node()
+        return self.metadata.search(SearchQuery(where=where, sort=sort, offset=(page - 1) * limit, limit=limit))
+
+    def recent(self, limit: int) -> list[ModelVersion]:
+        return self.metadata.search(SearchQuery(sort=DEFAULT_SORT, limit=limit)).items
+
+    def popular(self, limit: int, days: int | None = None) -> list[tuple[ModelVersion, int]]:
+        """Most downloaded versions: of all time, or over the last ``days`` days."""
+        since = None if days is None else self.clock() - timedelta(days=days)
+        return self.metadata.popular(limit, since)
+
+    def statistics(self) -> RegistryStats:
+        """Figures for the seed's two statistics shapes: versions added in the last 7 days,
+        downloads in the last 24 hours, and both since midnight UTC."""
+        now = self.clock()
+        return self.metadata.statistics(added_since=now - timedelta(days=7), downloads_since=now - timedelta(days=1),
+                                        today=now.replace(hour=0, minute=0, second=0, microsecond=0))
+
+    def compare(self, model_ids: Sequence[str]) -> Comparison:
+        ids = list(dict.fromkeys(parse_id(model_id) for model_id in model_ids))
+        if not MIN_COMPARED <= len(ids) <= MAX_COMPARED:
+            raise Invalid(f"Compare {MIN_COMPARED} to {MAX_COMPARED} distinct versions (got {len(ids)})",
+                          code="invalid_compare", details={"count": len(ids)})
+        return compare([self.metadata.get(model_id) for model_id in ids])
+
+    # ---- names and aliases ------------------------------------------------------------------
+
+    def versions(self, name: str, page: int, limit: int) -> Page:
+        """Every version of ``name``, newest (highest) first; :class:`NotFound` if it has none."""
+        name = naming.validate_name(name)
+        found = self.metadata.search(SearchQuery(
+            where=Comparison_(FieldRef("field", "name", ValueType.STRING), "=", name),
+            sort=(SortKey(FieldRef("field", "version", ValueType.VERSION), descending=True),),
+            offset=(page - 1) * limit, limit=limit))
+        if found.total == 0:
+            raise NotFound(f"No model named '{name}'", code="name_not_found", details={"name": name})
+        return found
+
+    def resolve(self, name: str, ref: str) -> ModelVersion:
+        """``name``'s version ``ref``: a version (``v1.2``), an alias, or ``latest``."""
+        name = naming.validate_name(name)
+        if ref == LATEST:
+            return self.metadata.latest(name)
+        if _looks_like_version(ref):
+            return self.metadata.find_version(name, Version.parse(ref))
+        return self.metadata.get(self.metadata.get_alias(name, clean_alias(ref)).model_id)
+
+    def aliases(self, name: str) -> list[Alias]:
+        return self.metadata.aliases(naming.validate_name(name))
+
+    def move_alias(self, name: str, alias: str, target: str | None, actor: str, expected: Any = ANY) -> AliasMove:
+        """Point ``name@alias`` at the version ``target`` (a version or model id of the name), or
+        remove it (``target=None``). ``expected``: a version string, ``None`` (must not be set),
+        or :data:`ANY` (no check) — a compare-and-swap in the store."""
+        name, alias = naming.validate_name(name), clean_alias(alias)
+        expectation = expected if expected is ANY or expected is None else Version.parse(expected)
+        model_id = None
+        if target is not None:
+            model_id = self.resolve(name, target).id if _looks_like_version(target) else parse_id(target)
+        return self.metadata.move_alias(name, alias, model_id, expectation, actor, self.clock())
+
+    def name_history(self, name: str, *, kinds: tuple[str, ...] | None = None, alias: str | None = None,
+                     since: datetime | None = None, until: datetime | None = None, limit: int = 1000) -> list[Event]:
+        name = naming.validate_name(name)
+        if not self.metadata.name_events(name, limit=1):
+            raise NotFound(f"No model named '{name}'", code="name_not_found", details={"name": name})
+        return self.metadata.name_events(name, kinds=kinds, alias=None if alias is None else clean_alias(alias),
+                                         since=since, until=until, limit=limit)
+
+    def alias_at(self, name: str, alias: str, at: datetime) -> Event | None:
+        """The move that set ``name@alias`` as it was at time ``at`` (None: not set then)."""
+        name, alias = naming.validate_name(name), clean_alias(alias)
+        moves = self.metadata.name_events(name, alias=alias, until=at, limit=1, newest_first=True)
+        if not moves or moves[0].data.get("to_model_id") is None:
+            return None
+        return moves[0]
 
     def history(self, model_id: str) -> list[Event]:
         model_id = parse_id(model_id)
@@ -286,7 +384,7 @@ class Registry:
         """The newest ``sample`` files exist in the blob store with their recorded sizes."""
         problems = []
         checked = 0
-        for model in self.metadata.list(0, sample).items:
+        for model in self.metadata.search(SearchQuery(limit=sample)).items:
             if model.file is None:
                 continue
             checked += 1
@@ -298,6 +396,14 @@ class Registry:
             return Health(False, f"{len(problems)} of {checked} sampled files missing or wrong size",
                           {"problems": problems, "checked": checked})
         return Health(True, info={"checked": checked})
+
+
+MIN_COMPARED, MAX_COMPARED = 2, 10
+_VERSION_REF = re.compile(r"v?\d+\.\d+")
+
+
+def _looks_like_version(ref: str) -> bool:
+    return bool(_VERSION_REF.fullmatch(ref))
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from ..domain.registry import Registry
 from ..stores import build_blob_store, build_metadata_store
 from . import errors
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
-from .routers import files, health, models
+from .routers import discovery, files, health, models, names
 
 log = logging.getLogger("model_service")
 
@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.settings = settings
     app.state.registry = registry
     errors.install(app)
-    routers = [health.router, models.build_router(settings), files.build_router(settings)]
+    # Fixed paths (/models/search, /models/by-name/…) before /models/{model_id}.
+    routers = [health.router, discovery.build_router(settings), names.build_router(settings),
+               models.build_router(settings), files.build_router(settings)]
     for router in routers:
         app.include_router(router)
     # FastAPI keeps included routers as units; this flat list is for lookups by path.

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
 from ...domain.errors import Invalid
+from ...domain.registry import Registry
 from ..deps import ActorDep, RegistryDep, SettingsDep, point_read
 from ..downloads import BlobResponse
 from ..intake import receive_form, receive_raw
@@ -41,6 +42,19 @@ _UPLOAD_BODY = {
 
 
 STREAMING_ROUTES = frozenset({"upload_file"})
+
+
+async def download_response(model_id: str, request: Request, registry: Registry, settings: Settings,
+                            actor: str) -> Response:
+    """The file of ``model_id`` as the request asks for it (range, conditional, HEAD), counted
+    as a download once its last byte is sent."""
+    model, open_reader = await point_read(registry.open_file, model_id)
+
+    async def on_complete(size: int, byte_range: str | None) -> None:
+        await run_in_threadpool(registry.record_download, model, actor, size, byte_range)
+
+    return BlobResponse(model, open_reader, request.headers, chunk_size=settings.download_chunk_size,
+                        on_complete=on_complete)
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -86,13 +100,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     async def download(model_id: ModelId, request: Request, registry: RegistryDep, settings: SettingsDep,
                        actor: ActorDep) -> Response:
-        model, open_reader = await point_read(registry.open_file, model_id)
-
-        async def on_complete(size: int, byte_range: str | None) -> None:
-            await run_in_threadpool(registry.record_download, model, actor, size, byte_range)
-
-        return BlobResponse(model, open_reader, request.headers, chunk_size=settings.download_chunk_size,
-                            on_complete=on_complete)
+        return await download_response(model_id, request, registry, settings, actor)
 
     download_responses = {
         200: {"content": {"application/octet-stream": {}}, "description": "The file"},

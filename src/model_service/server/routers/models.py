@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
@@ -16,10 +16,8 @@ from ..schemas import (
     DeletedOut,
     ErrorOut,
     HistoryOut,
-    ModelListOut,
     ModelOut,
     NewVersionRequest,
-    Pagination,
     RegisteredOut,
     RegisterRequest,
     UpdatedOut,
@@ -113,20 +111,6 @@ def build_router(settings: Settings) -> APIRouter:
         model = await run_in_threadpool(registry.register, to_registration(document), actor, file)
         response.headers["Location"] = f"/api/v1/models/{model.id}"
         return registered_out(model, "Model registered successfully")
-
-    @router.get("", response_model=ModelListOut, summary="List models, newest first")
-    async def list_models(
-        registry: RegistryDep,
-        settings: SettingsDep,
-        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-        limit: Annotated[int, Query(ge=1, description="Capped at MAX_PAGE_SIZE")] = 20,
-    ) -> ModelListOut:
-        limit = min(limit, settings.max_page_size)
-        result = await run_in_threadpool(registry.list, page, limit)
-        return ModelListOut(
-            models=[model_out(m) for m in result.items],
-            pagination=Pagination(page=page, limit=limit, total=result.total, pages=-(-result.total // limit)),
-        )
 
     @router.get("/{model_id}", response_model=ModelOut, summary="One model version")
     async def get_model(model_id: ModelId, registry: RegistryDep) -> ModelOut:

@@ -10,6 +10,8 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -80,10 +82,73 @@ models = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("download_count", BigInteger, nullable=False, server_default="0"),
+    # The accuracy-like metric (domain.naming.accuracy_of), kept as a column to filter and sort on.
+    Column("accuracy", Float, nullable=True),
     UniqueConstraint("name", "version_major", "version_minor"),
     Index(None, "created_at", "id"),
     Index(None, "file_sha256"),
     Index(None, "parent_model_id"),
+    Index(None, "algorithm", "status", "created_at"),
+    Index(None, "status", "created_at"),
+    Index(None, "created_by", "created_at"),
+    Index(None, "download_count", "id"),
+    Index(None, "accuracy", "id"),
+    Index(None, "file_size", "id"),
+    Index(None, "updated_at", "id"),
+)
+
+# Searchable copies of each version's metrics, flattened hyperparameters and tags, one row per
+# key, kept by database triggers (migrations 0002) so that every filter and sort on them has an
+# index. Rows go with their version (ON DELETE CASCADE).
+model_metrics = Table(
+    "model_metrics",
+    metadata,
+    Column("model_id", String(24), ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", Float, nullable=False),
+    Index(None, "key", "value"),
+)
+
+model_params = Table(
+    "model_params",
+    metadata,
+    Column("model_id", String(24), ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("kind", String(8), nullable=False),  # number | bool | string | array | null
+    Column("num", Float, nullable=True),  # numbers, and booleans as 1/0
+    Column("text", String(512), nullable=True),  # strings (up to 512 characters) and arrays as JSON
+    Index(None, "key", "num"),
+    Index(None, "key", "text"),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_id", String(24), ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index(None, "tag"),
+)
+
+# The text the seed's ``q`` searches (name, algorithm, description, tags), one row per version,
+# kept by triggers; SQLite indexes it with an FTS5 trigram table (``models_fts``, created by the
+# migration) so that substring search needs no table scan.
+search_text = Table(
+    "search_text",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", String(24), nullable=False, unique=True),
+    Column("text", Text, nullable=False),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("model_id", String(24), ForeignKey("models.id"), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+    Index(None, "model_id"),
 )
 
 events = Table(

@@ -21,12 +21,18 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from ...domain.errors import Conflict, NotFound, Unavailable
-from ...domain.models import Draft, Event, EventKind, FileInfo, ModelVersion, Status
-from ...domain.ports import LATEST, Health, Page, PendingBlob
+from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
+from ...domain.naming import accuracy_of
+from ...domain.ports import ANY, LATEST, Health, Page, PendingBlob
+from ...domain.query import SearchQuery
 from ...domain.versions import Version, following
+from . import aliases as alias_rows
 from . import migrate as migrations
+from . import stats
 from .engine import make_engine
+from .rows import append_event, file_columns, to_event, to_model, version_of
 from .schema import events, models
+from .search import SqlSearch, check_page
 from .writer import SerialWriter
 
 T = TypeVar("T")
@@ -44,7 +50,12 @@ _LATEST_OF_NAME = (
     .limit(1)
 )
 _INSERT_MODEL = insert(models)
-_INSERT_EVENT = insert(events)
+_BY_VERSION = select(models).where(models.c.name == bindparam("name"), models.c.version_major == bindparam("major"),
+                                   models.c.version_minor == bindparam("minor"))
+_LATEST_ROW = (
+    select(models).where(models.c.name == bindparam("name"))
+    .order_by(models.c.version_major.desc(), models.c.version_minor.desc()).limit(1)
+)
 
 
 def _unavailable(exc: SQLAlchemyError) -> Unavailable:
@@ -102,12 +113,6 @@ class SqlMetadataStore:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
         # SQLite: BEGIN IMMEDIATE already holds the database-wide write lock.
 
-    @staticmethod
-    def _event(connection: Connection, model_id: str, name: str, kind: EventKind, actor: str, at: datetime,
-               data: Mapping[str, Any] | None = None) -> None:
-        connection.execute(_INSERT_EVENT, {"model_id": model_id, "model_name": name, "kind": kind.value,
-                                           "actor": actor, "at": at, "data": dict(data or {})})
-
     # ---- MetadataStore ---------------------------------------------------------------------
 
     def prepare(self, *, migrate: bool) -> None:
@@ -160,19 +165,20 @@ class SqlMetadataStore:
             "created_at": draft.created_at,
             "updated_at": draft.created_at,
             "download_count": 0,
-            **_file_columns(blob.file if blob else None),
+            "accuracy": accuracy_of(draft.metrics),
+            **file_columns(blob.file if blob else None),
         }
         connection.execute(_INSERT_MODEL, row)
-        self._event(connection, draft.id, draft.name, EventKind.CREATED, draft.created_by, draft.created_at,
+        append_event(connection, draft.id, draft.name, EventKind.CREATED, draft.created_by, draft.created_at,
                     {"version": str(version), "parent_model_id": parent})
         if blob is not None:
             self._commit_blob(connection, draft.id, draft.name, blob, draft.created_by)
-        return _to_model(row)
+        return to_model(row)
 
     def _commit_blob(self, connection: Connection, model_id: str, name: str, blob: PendingBlob, actor: str) -> None:
         """The last step of a transaction that references a blob: every other statement has run,
         so only the transaction's own COMMIT can still fail after the blob is made durable."""
-        self._event(connection, model_id, name, EventKind.UPLOADED, actor, blob.file.uploaded_at,
+        append_event(connection, model_id, name, EventKind.UPLOADED, actor, blob.file.uploaded_at,
                     {"checksum": blob.file.checksum, "size_bytes": blob.file.size_bytes})
         self._lock_blob(connection, blob.file.sha256)
         blob.commit()
@@ -182,15 +188,83 @@ class SqlMetadataStore:
             row = connection.execute(_BY_ID, {"model_id": model_id}).mappings().first()
         if row is None:
             raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
-        return _to_model(row)
+        return to_model(row)
 
-    def list(self, offset: int, limit: int) -> Page:
+    def search(self, query: SearchQuery) -> Page:
+        check_page(query.offset, query.limit)
+        statements = SqlSearch(self.dialect)
         with self._read(snapshot=True) as connection:
-            total = connection.execute(select(func.count()).select_from(models)).scalar_one()
-            rows = connection.execute(
-                select(models).order_by(models.c.created_at.desc(), models.c.id.desc()).offset(offset).limit(limit)
-            ).mappings().all()
-        return Page([_to_model(row) for row in rows], total)
+            total = connection.execute(statements.count(query)).scalar_one()
+            rows = connection.execute(statements.page(query)).mappings().all() if total > query.offset else []
+        return Page([to_model(row) for row in rows], int(total))
+
+    def find_version(self, name: str, version: Version) -> ModelVersion:
+        with self._read() as connection:
+            row = connection.execute(_BY_VERSION, {"name": name, "major": version.major,
+                                                   "minor": version.minor}).mappings().first()
+        if row is None:
+            raise NotFound(f"'{name}' has no version {version}", code="version_not_found",
+                           details={"name": name, "version": str(version)})
+        return to_model(row)
+
+    def latest(self, name: str) -> ModelVersion:
+        with self._read() as connection:
+            row = connection.execute(_LATEST_ROW, {"name": name}).mappings().first()
+        if row is None:
+            raise NotFound(f"No model named '{name}'", code="name_not_found", details={"name": name})
+        return to_model(row)
+
+    def statistics(self, *, added_since: datetime, downloads_since: datetime, today: datetime) -> RegistryStats:
+        with self._read(snapshot=True) as connection:
+            return stats.statistics(connection, added_since=added_since, downloads_since=downloads_since,
+                                    today=today)
+
+    def popular(self, limit: int, since: datetime | None = None) -> list[tuple[ModelVersion, int]]:
+        with self._read() as connection:
+            return stats.popular(connection, limit, since)
+
+    # ---- aliases and the name's history ------------------------------------------------------
+
+    def aliases(self, name: str) -> list[Alias]:
+        with self._read() as connection:
+            return alias_rows.aliases_of(connection, name)
+
+    def get_alias(self, name: str, alias: str) -> Alias:
+        with self._read() as connection:
+            found = alias_rows.find_alias(connection, name, alias)
+        if found is None:
+            raise NotFound(f"{name}@{alias} is not set", code="alias_not_found", details={"name": name, "alias": alias})
+        return found
+
+    def move_alias(self, name: str, alias: str, model_id: str | None, expected: Any, actor: str,
+                   at: datetime) -> AliasMove:
+        for attempt in range(VERSION_ATTEMPTS):
+            try:
+                return self._transact(
+                    lambda connection: alias_rows.move(connection, name, alias, model_id, expected, actor, at))
+            except IntegrityError as exc:  # two first settings of one alias at once (PostgreSQL)
+                if expected is not ANY or attempt + 1 == VERSION_ATTEMPTS:
+                    raise Conflict(f"{name}@{alias} was set concurrently", code="alias_conflict",
+                                   details={"name": name, "alias": alias}) from exc
+        raise AssertionError("unreachable")
+
+    def name_events(self, name: str, *, kinds: tuple[str, ...] | None = None, alias: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None, limit: int = 1000,
+                    newest_first: bool = False) -> list[Event]:
+        query = select(events).where(events.c.model_name == name)
+        if kinds:
+            query = query.where(events.c.kind.in_(kinds))
+        if alias is not None:
+            query = query.where(events.c.kind == EventKind.ALIAS.value,
+                                events.c.data["alias"].as_string() == alias)
+        if since is not None:
+            query = query.where(events.c.at >= since)
+        if until is not None:
+            query = query.where(events.c.at <= until)
+        order = (events.c.at.desc(), events.c.id.desc()) if newest_first else (events.c.at, events.c.id)
+        query = query.order_by(*order).limit(limit)
+        with self._read() as connection:
+            return [to_event(row) for row in connection.execute(query).mappings().all()]
 
     def update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime) -> ModelVersion:
         return self._transact(lambda connection: self._update(connection, model_id, values, actor, at))
@@ -202,14 +276,14 @@ class SqlMetadataStore:
         ).mappings().first()
         if row is None:
             raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
-        current = _to_model(row)
+        current = to_model(row)
         columns: dict[str, Any] = {}
         changed: list[str] = []
         for key, value in values.items():
             if key == "status":
                 if value != current.status:
                     columns["status"] = Status(value).value
-                    self._event(connection, model_id, current.name, EventKind.STATUS, actor, at,
+                    append_event(connection, model_id, current.name, EventKind.STATUS, actor, at,
                                 {"from": current.status.value, "to": Status(value).value})
             elif key == "tags":
                 if tuple(value) != current.tags:
@@ -218,13 +292,15 @@ class SqlMetadataStore:
             elif getattr(current, key) != value:
                 columns[key] = value
                 changed.append(key)
+                if key == "metrics":
+                    columns["accuracy"] = accuracy_of(value)
         if changed:
-            self._event(connection, model_id, current.name, EventKind.UPDATED, actor, at, {"fields": changed})
+            append_event(connection, model_id, current.name, EventKind.UPDATED, actor, at, {"fields": changed})
         if columns:
             columns["updated_at"] = at
             connection.execute(update(models).where(models.c.id == model_id).values(columns))
             row = {**row, **columns}
-        return _to_model(row)
+        return to_model(row)
 
     def attach_file(self, model_id: str, blob: PendingBlob, actor: str) -> ModelVersion:
         return self._transact(lambda connection: self._attach_file(connection, model_id, blob, actor))
@@ -233,7 +309,7 @@ class SqlMetadataStore:
         result = connection.execute(
             update(models)
             .where(models.c.id == model_id, models.c.file_sha256.is_(None))
-            .values(**_file_columns(blob.file), updated_at=blob.file.uploaded_at)
+            .values(**file_columns(blob.file), updated_at=blob.file.uploaded_at)
             .returning(*models.c)
         )
         row = result.mappings().first()
@@ -247,19 +323,21 @@ class SqlMetadataStore:
                 code="file_exists", details={"model_id": model_id, "checksum": f"sha256:{exists[0]}"},
             )
         self._commit_blob(connection, model_id, row["name"], blob, actor)
-        return _to_model(row)
+        return to_model(row)
 
     def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime) -> ModelVersion:
         return self._transact(lambda connection: self._delete(connection, model_id, release_blob, actor, at))
 
     def _delete(self, connection: Connection, model_id: str, release_blob: Callable[[str], None], actor: str,
                 at: datetime) -> ModelVersion:
+        current = connection.execute(select(models.c.name).where(models.c.id == model_id)).first()
+        if current is None:
+            raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
+        alias_rows.remove_for_version(connection, model_id, current.name, actor, at)
         row = connection.execute(
             sql_delete(models).where(models.c.id == model_id).returning(*models.c)
         ).mappings().first()
-        if row is None:
-            raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
-        self._event(connection, model_id, row["name"], EventKind.DELETED, actor, at, {"version": _version(row)})
+        append_event(connection, model_id, row["name"], EventKind.DELETED, actor, at, {"version": version_of(row)})
         sha256 = row["file_sha256"]
         if sha256 is not None:
             self._lock_blob(connection, sha256)
@@ -268,7 +346,7 @@ class SqlMetadataStore:
             ).scalar_one()
             if others == 0:
                 release_blob(sha256)
-        return _to_model(row)
+        return to_model(row)
 
     def record_download(self, model_id: str, actor: str, at: datetime, data: Mapping[str, Any]) -> None:
         self._transact(lambda connection: self._record_download(connection, model_id, actor, at, data))
@@ -280,7 +358,7 @@ class SqlMetadataStore:
             .values(download_count=models.c.download_count + 1).returning(models.c.name)
         ).scalar()
         if name is not None:
-            self._event(connection, model_id, name, EventKind.DOWNLOADED, actor, at, data)
+            append_event(connection, model_id, name, EventKind.DOWNLOADED, actor, at, data)
 
     def events(self, model_id: str, kinds: tuple[str, ...] | None = None) -> list[Event]:
         query = select(events).where(events.c.model_id == model_id).order_by(events.c.id)
@@ -288,22 +366,15 @@ class SqlMetadataStore:
             query = query.where(events.c.kind.in_(kinds))
         with self._read() as connection:
             rows = connection.execute(query).mappings().all()
-        return [Event(id=r["id"], model_id=r["model_id"], model_name=r["model_name"], kind=EventKind(r["kind"]),
-                      actor=r["actor"], at=r["at"], data=r["data"]) for r in rows]
+        return [to_event(row) for row in rows]
 
     def summary(self) -> dict[str, int]:
-        distinct_blobs = (
-            select(func.max(models.c.file_size).label("size"))
-            .where(models.c.file_sha256.is_not(None))
-            .group_by(models.c.file_sha256)
-            .subquery()
-        )
         with self._read(snapshot=True) as connection:
             total, active = connection.execute(
                 select(func.count(), func.coalesce(func.sum(case((models.c.status == "active", 1), else_=0)), 0))
             ).one()
-            stored = connection.execute(select(func.coalesce(func.sum(distinct_blobs.c.size), 0))).scalar_one()
-        return {"total_models": int(total), "active_models": int(active), "stored_bytes": int(stored)}
+            stored = stats.stored_bytes(connection)
+        return {"total_models": int(total), "active_models": int(active), "stored_bytes": stored}
 
     def check(self) -> Health:
         try:
@@ -324,53 +395,3 @@ class SqlMetadataStore:
         if self._writer is not None:
             self._writer.close()
         self.engine.dispose()
-
-
-def _version(row: Mapping[str, Any]) -> str:
-    return str(Version(row["version_major"], row["version_minor"]))
-
-
-def _file_columns(file: FileInfo | None) -> dict[str, Any]:
-    if file is None:
-        return {"file_sha256": None, "file_size": None, "file_format": None, "file_name": None,
-                "file_content_type": None, "file_uploaded_at": None}
-    return {
-        "file_sha256": file.sha256,
-        "file_size": file.size_bytes,
-        "file_format": file.format,
-        "file_name": file.filename,
-        "file_content_type": file.content_type,
-        "file_uploaded_at": file.uploaded_at,
-    }
-
-
-def _to_model(row: Mapping[str, Any]) -> ModelVersion:
-    file = None
-    if row["file_sha256"] is not None:
-        file = FileInfo(
-            sha256=row["file_sha256"],
-            size_bytes=row["file_size"],
-            format=row["file_format"],
-            filename=row["file_name"],
-            content_type=row["file_content_type"],
-            uploaded_at=row["file_uploaded_at"],
-        )
-    return ModelVersion(
-        id=row["id"],
-        name=row["name"],
-        version=Version(row["version_major"], row["version_minor"]),
-        algorithm=row["algorithm"],
-        hyperparameters=row["hyperparameters"],
-        metrics=row["metrics"],
-        dataset_info=row["dataset_info"],
-        tags=tuple(row["tags"]),
-        description=row["description"],
-        created_by=row["created_by"],
-        status=Status(row["status"]),
-        parent_model_id=row["parent_model_id"],
-        format=row["format"],
-        file=file,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        download_count=row["download_count"],
-    )
