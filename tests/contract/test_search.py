@@ -253,3 +253,17 @@ def test_every_documented_field_can_be_filtered(metadata_store, catalog):
         metadata_store.search(SearchQuery(where=Comparison(ref, "=", samples[value_type])))
         metadata_store.search(SearchQuery(where=IsNull(ref)))
     metadata_store.search(SearchQuery(where=InList(TAGS, ("a",), negated=True)))
+
+
+@pytest.mark.parametrize("sort", ["-metrics.f1_score", "metrics.f1_score", "-metrics.loss"])
+@pytest.mark.parametrize("where", [None, "algorithm = 'xgboost' OR tags = 'production'", "status = 'active'"])
+def test_paging_along_a_metric_matches_the_full_order(metadata_store, catalog, sort, where):
+    """Pages read along the metric's index, and the pages past the versions that have the metric,
+    concatenate to exactly the full ordering."""
+    node = None if where is None else parse_filter(where)
+    everything = names(metadata_store, node, parse_sort(sort), limit=100)
+    pages = [names(metadata_store, node, parse_sort(sort), offset=offset, limit=2) for offset in range(0, 6, 2)]
+    assert [item for page in pages for item in page] == everything
+    totals = {metadata_store.search(SearchQuery(where=node, sort=parse_sort(sort), offset=o, limit=2)).total
+              for o in range(0, 8, 2)}
+    assert totals == {len(everything)}

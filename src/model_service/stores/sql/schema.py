@@ -54,12 +54,16 @@ class UTCDateTime(TypeDecorator):
 
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
-EventId = BigInteger().with_variant(Integer(), "sqlite")
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+EventId = RowId
 
+# ``seq`` is the row's internal key: an integer, so the search tables join and filter on it at
+# integer speed (SQLite's rowid); ``id`` is the public ObjectId.
 models = Table(
     "models",
     metadata,
-    Column("id", String(24), primary_key=True),
+    Column("seq", RowId, primary_key=True, autoincrement=True),
+    Column("id", String(24), nullable=False, unique=True),
     Column("name", String(128), nullable=False),
     Column("version_major", Integer, nullable=False),
     Column("version_minor", Integer, nullable=False),
@@ -85,16 +89,16 @@ models = Table(
     # The accuracy-like metric (domain.naming.accuracy_of), kept as a column to filter and sort on.
     Column("accuracy", Float, nullable=True),
     UniqueConstraint("name", "version_major", "version_minor"),
-    Index(None, "created_at", "id"),
-    Index(None, "file_sha256"),
+    Index(None, "created_at", "seq"),
+    Index(None, "file_sha256", "file_size"),  # blob references, and distinct blob sizes from the index
     Index(None, "parent_model_id"),
     Index(None, "algorithm", "status", "created_at"),
     Index(None, "status", "created_at"),
     Index(None, "created_by", "created_at"),
-    Index(None, "download_count", "id"),
-    Index(None, "accuracy", "id"),
-    Index(None, "file_size", "id"),
-    Index(None, "updated_at", "id"),
+    Index(None, "download_count", "seq"),
+    Index(None, "accuracy", "seq"),
+    Index(None, "file_size", "seq"),
+    Index(None, "updated_at", "seq"),
 )
 
 # Searchable copies of each version's metrics, flattened hyperparameters and tags, one row per
@@ -103,30 +107,33 @@ models = Table(
 model_metrics = Table(
     "model_metrics",
     metadata,
-    Column("model_id", String(24), ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", RowId, ForeignKey("models.seq", ondelete="CASCADE"), primary_key=True),
     Column("key", String(128), primary_key=True),
     Column("value", Float, nullable=False),
     Index(None, "key", "value"),
+    sqlite_with_rowid=False,
 )
 
 model_params = Table(
     "model_params",
     metadata,
-    Column("model_id", String(24), ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", RowId, ForeignKey("models.seq", ondelete="CASCADE"), primary_key=True),
     Column("key", String(256), primary_key=True),
     Column("kind", String(8), nullable=False),  # number | bool | string | array | null
     Column("num", Float, nullable=True),  # numbers, and booleans as 1/0
     Column("text", String(512), nullable=True),  # strings (up to 512 characters) and arrays as JSON
-    Index(None, "key", "num"),
-    Index(None, "key", "text"),
+    Index(None, "key", "kind", "num"),
+    Index(None, "key", "kind", "text"),
+    sqlite_with_rowid=False,
 )
 
 model_tags = Table(
     "model_tags",
     metadata,
-    Column("model_id", String(24), ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", RowId, ForeignKey("models.seq", ondelete="CASCADE"), primary_key=True),
     Column("tag", String(64), primary_key=True),
     Index(None, "tag"),
+    sqlite_with_rowid=False,
 )
 
 # The text the seed's ``q`` searches (name, algorithm, description, tags), one row per version,
@@ -135,8 +142,7 @@ model_tags = Table(
 search_text = Table(
     "search_text",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model_id", String(24), nullable=False, unique=True),
+    Column("seq", RowId, primary_key=True, autoincrement=False),  # the version's models.seq
     Column("text", Text, nullable=False),
 )
 

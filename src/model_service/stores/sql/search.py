@@ -1,23 +1,26 @@
 """The filter tree (``domain.query``) in SQL: SQLAlchemy Core expressions over the models table
 and its per-key search tables, for SQLite and PostgreSQL alike.
 
-Every condition is answered by an index: columns by their own indexes, metrics, hyperparameters
-and tags by ``id IN (SELECT model_id FROM <table> WHERE key = … AND value …)`` on the tables'
-``(key, value)`` indexes, and ``q`` by the trigram text index. A comparison is false for a
-version that lacks the value (a missing metric, no file); ``IS NULL`` finds those.
+Every condition is answered by an index: columns by their own indexes; metrics, hyperparameters
+and tags by their tables' ``(key, value)`` indexes, which yield the matching versions' ``seq``
+(the integer row key); ``q`` by the trigram text index. A comparison is false for a version that
+lacks the value (a missing metric, no file); ``IS NULL`` finds those.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Select,
     and_,
     false,
     func,
+    intersect,
     literal_column,
     not_,
     nulls_last,
@@ -26,6 +29,7 @@ from sqlalchemy import (
     table,
     true,
     tuple_,
+    union,
 )
 from sqlalchemy import column as sql_column
 
@@ -65,6 +69,7 @@ _COLUMNS = {
 }
 _VERSION = tuple_(models.c.version_major, models.c.version_minor)
 _FTS = table("models_fts", sql_column("rowid"))
+TOTAL = "total_matches"
 MIN_INDEXED_TEXT = 3  # the trigram index answers substrings of three characters or more
 ESCAPE = "\\"
 
@@ -86,12 +91,65 @@ def _like(column: Any, node: Like) -> ColumnElement[bool]:
     return column.ilike(node.pattern, escape=ESCAPE)
 
 
-def _having(source: Any, key_column: Any, key: str, condition: ColumnElement[bool] | None = None):
-    """``models.id IN (SELECT model_id FROM source WHERE key = … [AND condition])``."""
-    query = select(source.c.model_id).where(key_column == key)
-    if condition is not None:
-        query = query.where(condition)
-    return models.c.id.in_(query)
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    """One condition as rows of one table: ``condition`` on ``table`` holds for the versions of
+    its positive form (listed once each unless ``unique`` is False), ``negated`` for the
+    complement. The text index has no table (``table=None``): only its set, ``text_rows``."""
+
+    table: Any
+    condition: ColumnElement[bool]
+    negated: bool = False
+    unique: bool = True
+    text_rows: Select | None = None
+
+    def rows(self) -> Select:
+        if self.table is None:
+            return self.text_rows
+        query = select(self.table.c.seq).where(self.condition)
+        return query if self.unique else query.distinct()
+
+    def exists_for(self, seq: Any) -> ColumnElement[bool]:
+        if self.table is None:
+            return seq.in_(self.text_rows)
+        return select(self.table.c.seq).where(self.table.c.seq == seq, self.condition).exists()
+
+
+def _keyed(source: Any, key: str, condition: ColumnElement[bool] | None = None, *, negated: bool = False) -> _Leaf:
+    """``key = … [AND condition]`` on a search table: one key's index range."""
+    keyed = source.c.key == key
+    return _Leaf(source, keyed if condition is None else and_(keyed, condition), negated)
+
+
+def _size_rank(node: Node) -> int:
+    """A guess at how many versions a condition matches, without statistics: text search and
+    equality few, then IN, LIKE, ranges; complements and nested structure most."""
+    if isinstance(node, TextSearch):
+        return 0
+    if isinstance(node, (And, Or, Not)):
+        return 6
+    if getattr(node, "negated", False) or (isinstance(node, Comparison) and node.op == "!="):
+        return 7
+    if isinstance(node, Comparison):
+        return 1 if node.op == "=" else 4
+    return {InList: 2, Like: 3}.get(type(node), 5)
+
+
+def _everything() -> Select:
+    return select(models.c.seq)
+
+
+def _is_column(node: Node) -> bool:
+    """A condition on one of the version's own columns."""
+    return isinstance(node, (Comparison, InList, Like, IsNull)) and node.field.kind == "field"
+
+
+def _combine(operation: Any, sets: list[Select]) -> Select:
+    """One set from several (INTERSECT or UNION); each operand wrapped so compounds can nest."""
+    if len(sets) == 1:
+        return sets[0]
+    wrapped = [select(s.subquery().c.seq) if isinstance(s, CompoundSelect) else s for s in sets]
+    return select(operation(*wrapped).subquery().c.seq)
 
 
 def _param_condition(op: str, value: Value) -> ColumnElement[bool]:
@@ -107,8 +165,26 @@ def _field_value(ref: FieldRef, value: Value) -> Any:
     return (value.major, value.minor) if isinstance(value, Version) else value
 
 
+@dataclass(frozen=True, slots=True)
+class _Term:
+    column: Any
+    descending: bool
+    nulls_last: bool
+
+    def clause(self) -> Any:
+        term = self.column.desc() if self.descending else self.column.asc()
+        return nulls_last(term) if self.nulls_last else term
+
+
 class SqlSearch:
-    """Builds the statements of one search for one dialect."""
+    """Builds the statements of one search for one dialect.
+
+    The tree becomes set algebra over the integer row key: every leaf is the set of ``seq``
+    values an index yields (``SELECT seq FROM model_metrics WHERE key = … AND value …``), AND is
+    INTERSECT, OR is UNION, NOT is EXCEPT. The database then combines index-only sets instead of
+    visiting each candidate row, which is what makes broad filters cheap. Conditions on the
+    version's own columns, ANDed at the top, stay plain WHERE terms so a sort index can drive.
+    """
 
     def __init__(self, dialect: str):
         self.dialect = dialect
@@ -116,24 +192,47 @@ class SqlSearch:
     # ---- WHERE ----------------------------------------------------------------------------
 
     def where(self, node: Node | None) -> ColumnElement[bool]:
+        """The condition on ``models`` for ``node``."""
+        direct, sets = self._split(node)
+        if sets is not None:
+            direct.append(models.c.seq.in_(sets))
+        return and_(true(), *direct)
+
+    def _split(self, node: Node | None) -> tuple[list[ColumnElement[bool]], Select | None]:
+        """``node`` as plain conditions on the version's columns (ANDed at the top: the columns'
+        indexes answer them, and can drive the sort) and one set of ``seq`` for the rest (None
+        when there is no rest)."""
         if node is None:
-            return true()
+            return [], None
+        items = node.items if isinstance(node, And) else (node,)
+        direct = [self._column(item) for item in items if _is_column(item)]
+        rest = sorted((item for item in items if not _is_column(item)), key=_size_rank)
+        return direct, (_combine(intersect, [self.rows(item) for item in rest]) if rest else None)
+
+    def rows(self, node: Node) -> Select:
+        """The set of ``seq`` of the versions matching ``node``: AND is INTERSECT (the likely
+        smaller sets first: they become the temporary index the others are checked against),
+        OR is UNION, NOT is EXCEPT."""
         if isinstance(node, And):
-            return and_(*(self.where(item) for item in node.items))
+            return _combine(intersect, [self.rows(item) for item in sorted(node.items, key=_size_rank)])
         if isinstance(node, Or):
-            return or_(*(self.where(item) for item in node.items))
+            return _combine(union, [self.rows(item) for item in node.items])
         if isinstance(node, Not):
-            return not_(self.where(node.item))
+            return _everything().except_(self.rows(node.item))
+        leaf = self._leaf(node)
+        return _everything().except_(leaf.rows()) if leaf.negated else leaf.rows()
+
+    def _leaf(self, node: Node) -> _Leaf:
         if isinstance(node, TextSearch):
-            return self._text(node.text)
-        ref = node.field
-        if ref.kind == "tags":
+            return _Leaf(None, true(), text_rows=self._text(node.text))
+        kind = node.field.kind
+        if kind == "tags":
             return self._tags(node)
-        if ref.kind == "metric":
+        if kind == "metric":
             return self._metric(node)
-        if ref.kind == "param":
+        if kind == "param":
             return self._param(node)
-        return self._column(node)
+        return _Leaf(models, self._column(node))
 
     def _column(self, node: Comparison | InList | Like | IsNull) -> ColumnElement[bool]:
         ref = node.field
@@ -150,90 +249,142 @@ class SqlSearch:
             return false() if not node.negated else true()
         return column.is_not(None) if node.negated else column.is_(None)
 
-    def _metric(self, node: Comparison | InList | IsNull) -> ColumnElement[bool]:
+    def _metric(self, node: Comparison | InList | IsNull) -> _Leaf:
         key = node.field.name
         value = model_metrics.c.value
         if isinstance(node, Comparison):
-            return _having(model_metrics, model_metrics.c.key, key, _compare(value, node.op, node.value))
+            return _keyed(model_metrics, key, _compare(value, node.op, node.value))
         if isinstance(node, InList):
             values = list(node.values)
-            return _having(model_metrics, model_metrics.c.key, key,
-                           value.not_in(values) if node.negated else value.in_(values))
-        has = _having(model_metrics, model_metrics.c.key, key)
-        return has if node.negated else not_(has)
+            return _keyed(model_metrics, key, value.not_in(values) if node.negated else value.in_(values))
+        return _keyed(model_metrics, key, negated=not node.negated)
 
-    def _param(self, node: Comparison | InList | Like | IsNull) -> ColumnElement[bool]:
+    def _param(self, node: Comparison | InList | Like | IsNull) -> _Leaf:
         key = node.field.name
         if isinstance(node, Comparison):
-            return _having(model_params, model_params.c.key, key, _param_condition(node.op, node.value))
+            return _keyed(model_params, key, _param_condition(node.op, node.value))
         if isinstance(node, InList):
             matches = or_(*(_param_condition("=", v) for v in node.values))
-            return _having(model_params, model_params.c.key, key, not_(matches) if node.negated else matches)
+            return _keyed(model_params, key, not_(matches) if node.negated else matches)
         if isinstance(node, Like):
             condition = _like(model_params.c.text, node)
-            return _having(model_params, model_params.c.key, key,
-                           and_(model_params.c.kind == "string", not_(condition) if node.negated else condition))
-        has = _having(model_params, model_params.c.key, key, model_params.c.kind != "null")
-        return has if node.negated else not_(has)
+            return _keyed(model_params, key,
+                          and_(model_params.c.kind == "string", not_(condition) if node.negated else condition))
+        return _keyed(model_params, key, model_params.c.kind != "null", negated=not node.negated)
 
-    def _tags(self, node: Comparison | InList | Like | IsNull) -> ColumnElement[bool]:
+    def _tags(self, node: Comparison | InList | Like | IsNull) -> _Leaf:
         tag = model_tags.c.tag
         if isinstance(node, Comparison):
-            has = models.c.id.in_(select(model_tags.c.model_id).where(tag == node.value))
-            return not_(has) if node.op == "!=" else has
-        if isinstance(node, InList):
-            has = models.c.id.in_(select(model_tags.c.model_id).where(tag.in_(list(node.values))))
-        elif isinstance(node, Like):
-            has = models.c.id.in_(select(model_tags.c.model_id).where(_like(tag, node)))
-        else:
-            has = models.c.id.in_(select(model_tags.c.model_id))
-            return has if node.negated else not_(has)
-        return not_(has) if node.negated else has
+            return _Leaf(model_tags, tag == node.value, negated=node.op == "!=")
+        if isinstance(node, InList):  # several tags of one version may match
+            return _Leaf(model_tags, tag.in_(list(node.values)), negated=node.negated, unique=False)
+        if isinstance(node, Like):
+            return _Leaf(model_tags, _like(tag, node), negated=node.negated, unique=False)
+        return _Leaf(model_tags, true(), negated=not node.negated, unique=False)  # IS NULL: no tags at all
 
-    def _text(self, text: str) -> ColumnElement[bool]:
+    def _text(self, text: str) -> Select:
         text = text.strip()
         if not text:
-            return true()
+            return _everything()
         if self.dialect == "sqlite" and len(text) >= MIN_INDEXED_TEXT:
-            phrase = '"' + text.replace('"', '""') + '"'
-            matching = select(_FTS.c.rowid).where(literal_column("models_fts").op("MATCH")(phrase))
-            rows = select(search_text.c.model_id).where(search_text.c.id.in_(matching))
-        else:
-            pattern = "%" + text.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_") + "%"
-            rows = select(search_text.c.model_id).where(search_text.c.text.ilike(pattern, escape=ESCAPE))
-        return models.c.id.in_(rows)
+            phrase = '"' + text.replace('"', '""') + '"'  # one phrase: a substring, any case
+            return select(_FTS.c.rowid.label("seq")).where(literal_column("models_fts").op("MATCH")(phrase))
+        pattern = "%" + text.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_") + "%"
+        return select(search_text.c.seq).where(search_text.c.text.ilike(pattern, escape=ESCAPE))
 
     # ---- ORDER BY and the statements --------------------------------------------------------
 
-    def _ordered(self, statement: Select, sort: Sequence[SortKey]) -> Select:
-        order: list[Any] = []
+    def _sort_terms(self, statement: Select, sort: Sequence[SortKey], row_key: Any) -> tuple[Select, list[_Term]]:
+        """The statement with the joins the sort needs, and the sort's terms, ties last."""
+        terms: list[_Term] = []
         for index, key in enumerate(sort):
             ref = key.field
-            if ref.kind == "metric":
-                joined = model_metrics.alias(f"sort{index}")
-                statement = statement.outerjoin(
-                    joined, and_(joined.c.model_id == models.c.id, joined.c.key == ref.name))
-                columns = [joined.c.value]
-            elif ref.kind == "param":
-                joined = model_params.alias(f"sort{index}")
-                statement = statement.outerjoin(
-                    joined, and_(joined.c.model_id == models.c.id, joined.c.key == ref.name))
-                columns = [joined.c.num, joined.c.text]
-            elif ref.name == "version":
-                columns = [models.c.version_major, models.c.version_minor]
+            if ref.kind in ("metric", "param"):
+                table_ = model_metrics if ref.kind == "metric" else model_params
+                joined = table_.alias(f"sort{index}")
+                statement = statement.outerjoin(joined, and_(joined.c.seq == row_key, joined.c.key == ref.name))
+                columns = [joined.c.value] if ref.kind == "metric" else [joined.c.num, joined.c.text]
+                # an outer join: versions without the key have NULL here and go last
+                terms.extend(_Term(column, key.descending, nulls_last=True) for column in columns)
             else:
-                columns = [_COLUMNS[ref.name]]
-            for column in columns:
-                order.append(nulls_last(column.desc() if key.descending else column.asc()))
-        last_descending = sort[-1].descending if sort else True
-        order.append(models.c.id.desc() if last_descending else models.c.id.asc())
-        return statement.order_by(*order)
+                columns = ([models.c.version_major, models.c.version_minor] if ref.name == "version"
+                           else [_COLUMNS[ref.name]])
+                # NULLS LAST only on nullable columns: on a NOT NULL column it would only keep the
+                # database from reading the order straight off an index.
+                terms.extend(_Term(column, key.descending, column.nullable) for column in columns)
+        terms.append(_Term(row_key, sort[-1].descending if sort else True, nulls_last=False))
+        return statement, terms
+
+    def page_along_metric(self, query: SearchQuery) -> Select | None:
+        """For a sort by one metric: the page read straight off the metric's index in order,
+        checking each version against the filter until the page is full — a few hundred index
+        entries instead of sorting every match. It only sees versions that have the metric, so
+        a page it returns short must be asked again of :meth:`page`. None: not applicable."""
+        if len(query.sort) != 1 or query.sort[0].field.kind != "metric":
+            return None
+        key = query.sort[0]
+        metric = model_metrics.alias("by_metric")
+        direct, sets = self._split(query.where)
+        keys = select(metric.c.seq.label("row_seq"), metric.c.value.label("k0")).where(metric.c.key == key.field.name)
+        if sets is not None:
+            if direct:
+                sets = select(models.c.seq).where(*direct, models.c.seq.in_(sets))
+            matches = sets.cte("matches").prefix_with("MATERIALIZED")
+            total = select(func.count()).select_from(matches)
+            keys = keys.where(metric.c.seq.in_(select(matches.c.seq)))
+        else:
+            condition = and_(true(), *direct)
+            total = select(func.count()).select_from(models).where(condition)
+            if direct:
+                keys = keys.join(models, models.c.seq == metric.c.seq).where(condition)
+        terms = [_Term(metric.c.value, key.descending, False), _Term(metric.c.seq, key.descending, False)]
+        return self._fetch(keys, terms, query, total)
 
     def page(self, query: SearchQuery) -> Select:
-        statement = select(models).where(self.where(query.where))
-        return self._ordered(statement, query.sort).offset(query.offset).limit(query.limit)
+        """One page of rows, each with the total number of matches as ``total_matches``.
+
+        The set of matches is computed once (a materialized CTE) and serves both the count and
+        the page: for a broad filter, building that set is most of the work. The order is
+        found on keys alone (row key and sort values) and only the page's rows are then read
+        whole, so a sort over many matches never moves their full records around.
+        """
+        direct, sets = self._split(query.where)
+        if sets is None:  # conditions on columns only: their indexes drive both the count and the page
+            condition = and_(true(), *direct)
+            total = select(func.count()).select_from(models).where(condition)
+            keys, terms = self._sort_terms(select(models.c.seq.label("row_seq")).where(condition), query.sort,
+                                           models.c.seq)
+        else:
+            if direct:
+                sets = select(models.c.seq).where(*direct, models.c.seq.in_(sets))
+            matches = sets.cte("matches").prefix_with("MATERIALIZED")
+            total = select(func.count()).select_from(matches)
+            if any(key.field.kind == "field" for key in query.sort):  # sort values from the rows
+                keys = select(models.c.seq.label("row_seq")).where(models.c.seq.in_(select(matches.c.seq)))
+                keys, terms = self._sort_terms(keys, query.sort, models.c.seq)
+            else:  # metrics and hyperparameters only: the matches and their index rows suffice
+                keys = select(matches.c.seq.label("row_seq"))
+                keys, terms = self._sort_terms(keys, query.sort, matches.c.seq)
+        keys = keys.add_columns(*(term.column.label(f"k{i}") for i, term in enumerate(terms[:-1])))
+        return self._fetch(keys, terms, query, total)
+
+    @staticmethod
+    def _fetch(keys: Select, terms: list[_Term], query: SearchQuery, total: Select) -> Select:
+        """The page of ``keys`` (row key and sort values ``k0``…) in ``terms`` order, and then
+        those rows whole, with the total."""
+        page_keys = keys.order_by(*(term.clause() for term in terms)).offset(query.offset).limit(query.limit)
+        page_keys = page_keys.cte("page_keys")
+        final_terms = [_Term(page_keys.c[f"k{i}"], t.descending, t.nulls_last) for i, t in enumerate(terms[:-1])]
+        final_terms.append(_Term(page_keys.c.row_seq, terms[-1].descending, nulls_last=False))
+        return (select(models, total.scalar_subquery().label(TOTAL))
+                .join(page_keys, page_keys.c.row_seq == models.c.seq)
+                .order_by(*(term.clause() for term in final_terms)))
 
     def count(self, query: SearchQuery) -> Select:
+        """The number of matches alone (for a page past the end, which has no row to carry it)."""
+        direct, sets = self._split(query.where)
+        if sets is not None and not direct:  # counted from the index sets alone
+            return select(func.count()).select_from(sets.subquery())
         return select(func.count()).select_from(models).where(self.where(query.where))
 
 

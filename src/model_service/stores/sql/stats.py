@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from ...domain.models import ModelVersion, RegistryStats
 from .rows import to_model
@@ -13,33 +13,31 @@ from .schema import events, models
 
 def statistics(connection: Connection, *, added_since: datetime, downloads_since: datetime,
                today: datetime) -> RegistryStats:
-    totals = connection.execute(select(
-        func.count(),
-        func.coalesce(func.sum(models.c.download_count), 0),
-        func.count(models.c.file_sha256),
-        func.coalesce(func.sum(models.c.file_size), 0),
-        func.coalesce(func.sum(case((models.c.created_at >= added_since, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((models.c.created_at >= today, 1), else_=0)), 0),
-    )).one()
-    by_algorithm = dict(connection.execute(
-        select(models.c.algorithm, func.count()).group_by(models.c.algorithm).order_by(func.count().desc())).all())
-    by_status = dict(connection.execute(select(models.c.status, func.count()).group_by(models.c.status)).all())
-    downloads_since_start, downloads_today = connection.execute(select(
-        func.coalesce(func.sum(case((events.c.at >= downloads_since, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((events.c.at >= today, 1), else_=0)), 0),
-    ).where(events.c.kind == "downloaded", events.c.at >= min(downloads_since, today))).one()
+    """Each figure by its own query, so that each reads one index rather than every row."""
+
+    def scalar(query) -> int:
+        return int(connection.execute(query).scalar_one() or 0)
+
+    def grouped(column) -> dict[str, int]:
+        rows = connection.execute(select(column, func.count()).group_by(column).order_by(func.count().desc()))
+        return {key: int(count) for key, count in rows}
+
+    def downloads_after(start: datetime) -> int:
+        return scalar(select(func.count()).select_from(events)
+                      .where(events.c.kind == "downloaded", events.c.at >= start))
+
     return RegistryStats(
-        total_models=int(totals[0]),
-        by_algorithm={k: int(v) for k, v in by_algorithm.items()},
-        by_status={k: int(v) for k, v in by_status.items()},
-        total_downloads=int(totals[1]),
+        total_models=scalar(select(func.count()).select_from(models)),
+        by_algorithm=grouped(models.c.algorithm),
+        by_status=grouped(models.c.status),
+        total_downloads=scalar(select(func.sum(models.c.download_count))),
         stored_bytes=stored_bytes(connection),
-        versions_with_file=int(totals[2]),
-        file_bytes=int(totals[3]),
-        added_since=int(totals[4]),
-        downloads_since=int(downloads_since_start),
-        created_today=int(totals[5]),
-        downloads_today=int(downloads_today),
+        versions_with_file=scalar(select(func.count(models.c.file_sha256))),
+        file_bytes=scalar(select(func.sum(models.c.file_size))),
+        added_since=scalar(select(func.count()).select_from(models).where(models.c.created_at >= added_since)),
+        downloads_since=downloads_after(downloads_since),
+        created_today=scalar(select(func.count()).select_from(models).where(models.c.created_at >= today)),
+        downloads_today=downloads_after(today),
     )
 
 

@@ -32,7 +32,7 @@ from . import stats
 from .engine import make_engine
 from .rows import append_event, file_columns, to_event, to_model, version_of
 from .schema import events, models
-from .search import SqlSearch, check_page
+from .search import TOTAL, SqlSearch, check_page
 from .writer import SerialWriter
 
 T = TypeVar("T")
@@ -193,9 +193,12 @@ class SqlMetadataStore:
     def search(self, query: SearchQuery) -> Page:
         check_page(query.offset, query.limit)
         statements = SqlSearch(self.dialect)
+        along_metric = statements.page_along_metric(query)
         with self._read(snapshot=True) as connection:
-            total = connection.execute(statements.count(query)).scalar_one()
-            rows = connection.execute(statements.page(query)).mappings().all() if total > query.offset else []
+            rows = [] if along_metric is None else connection.execute(along_metric).mappings().all()
+            if len(rows) < query.limit:  # not applicable, or the end of the versions that have the metric
+                rows = connection.execute(statements.page(query)).mappings().all()
+            total = rows[0][TOTAL] if rows else connection.execute(statements.count(query)).scalar_one()
         return Page([to_model(row) for row in rows], int(total))
 
     def find_version(self, name: str, version: Version) -> ModelVersion:

@@ -1,5 +1,7 @@
 """Models (versions with their file metadata) and the append-only event log.
 
+``seq`` is the internal integer key (SQLite's rowid), ``id`` the public ObjectId.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-28
@@ -8,7 +10,7 @@ Create Date: 2026-11-28
 import sqlalchemy as sa
 from alembic import op
 
-from model_service.stores.sql.schema import EventId, JSONDoc, UTCDateTime
+from model_service.stores.sql.schema import EventId, JSONDoc, RowId, UTCDateTime
 
 revision = "0001"
 down_revision = None
@@ -19,6 +21,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "models",
+        sa.Column("seq", RowId, autoincrement=True, nullable=False),
         sa.Column("id", sa.String(24), nullable=False),
         sa.Column("name", sa.String(128), nullable=False),
         sa.Column("version_major", sa.Integer(), nullable=False),
@@ -42,12 +45,13 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
         sa.Column("download_count", sa.BigInteger(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_models"),
+        sa.PrimaryKeyConstraint("seq", name="pk_models"),
+        sa.UniqueConstraint("id", name="uq_models_id"),
         sa.UniqueConstraint("name", "version_major", "version_minor",
                             name="uq_models_name_version_major_version_minor"),
     )
-    op.create_index("ix_models_created_at_id", "models", ["created_at", "id"])
-    op.create_index("ix_models_file_sha256", "models", ["file_sha256"])
+    op.create_index("ix_models_created_at_seq", "models", ["created_at", "seq"])
+    op.create_index("ix_models_file_sha256_file_size", "models", ["file_sha256", "file_size"])
     op.create_index("ix_models_parent_model_id", "models", ["parent_model_id"])
 
     op.create_table(
