@@ -172,8 +172,8 @@ class MetadataStore(Protocol):
         """The version with this id; :class:`NotFound` if none."""
 
     def search(self, query: SearchQuery) -> Page:
-        """The versions matching ``query.where`` in ``query.sort`` order (ties: id, in the last
-        key's direction; versions lacking a sort value last), ``limit`` from ``offset``, and the
+        """The versions matching ``query.where`` in ``query.sort`` order (ties: insertion order, in
+        the last key's direction; versions lacking a sort value last), ``limit`` from ``offset``, and the
         total number of matches. Translated into the store's own query language: never by
         filtering in Python. Text search (``TextSearch``) is case-insensitive substring."""
 
