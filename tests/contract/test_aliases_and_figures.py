@@ -100,10 +100,11 @@ def test_deleting_a_version_removes_its_aliases_on_record(metadata_store, versio
     assert {e.actor for e in removals} == {"dave"}
 
 
-def test_concurrent_compare_and_swap_moves_apply_each_exactly_once(metadata_store, versions):
-    """Writers race to move fraud@production along a chain; each expected version wins once."""
-    metadata_store.move_alias("fraud", "production", versions[0].id, None, "ops", T0)
-    chain = [versions[0], versions[1], versions[2]] * 4  # v1.0 → v1.1 → v1.2 → v1.0 …
+def test_concurrent_compare_and_swap_moves_apply_each_exactly_once(metadata_store):
+    """Writers race to move race@production along a chain of distinct versions, each move
+    expecting the previous one: every step can succeed once, and only in order."""
+    chain = [metadata_store.create_version(draft("race", at=later(i))) for i in range(12)]
+    metadata_store.move_alias("race", "production", chain[0].id, None, "ops", T0)
     wins: list[int] = []
     barrier = threading.Barrier(8)
 
@@ -111,7 +112,7 @@ def test_concurrent_compare_and_swap_moves_apply_each_exactly_once(metadata_stor
         barrier.wait()
         for step in range(1, len(chain)):
             try:
-                metadata_store.move_alias("fraud", "production", chain[step].id, chain[step - 1].version,
+                metadata_store.move_alias("race", "production", chain[step].id, chain[step - 1].version,
                                           f"w{worker}", T0 + timedelta(seconds=step))
                 wins.append(step)
             except Conflict:
@@ -122,9 +123,10 @@ def test_concurrent_compare_and_swap_moves_apply_each_exactly_once(metadata_stor
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(wins) == sorted(set(wins))  # no step applied twice
-    moves = metadata_store.name_events("fraud", alias="production")
-    assert len(moves) == 1 + len(wins)
+    assert sorted(wins) == list(range(1, len(chain)))  # every step applied, exactly once
+    moves = metadata_store.name_events("race", alias="production")
+    assert len(moves) == len(chain)
+    assert metadata_store.get_alias("race", "production").model_id == chain[-1].id
     for before, after in zip(moves, moves[1:], strict=False):  # an unbroken chain
         assert after.data["from_version"] == before.data["to_version"]
 

@@ -32,10 +32,14 @@ def aliases_of(connection: Connection, name: str) -> list[Alias]:
 
 
 def find_alias(connection: Connection, name: str, alias: str, *, for_update: bool = False) -> Alias | None:
-    query = _ALIAS_ROWS.where(aliases.c.name == name, aliases.c.alias == alias)
-    if for_update:
-        query = query.with_for_update(of=aliases)
-    row = connection.execute(query).first()
+    """The alias, or None. ``for_update`` first locks the alias row on its own and reads the
+    version in a second statement: a locking read joined to ``models`` would, after waiting for
+    a concurrent move (PostgreSQL, READ COMMITTED), recheck the moved alias row against the
+    previously joined version row, find no match and report the alias as not set."""
+    where = (aliases.c.name == name, aliases.c.alias == alias)
+    if for_update and connection.execute(select(aliases.c.model_id).where(*where).with_for_update()).first() is None:
+        return None
+    row = connection.execute(_ALIAS_ROWS.where(*where)).first()
     return None if row is None else _to_alias(row)
 
 
