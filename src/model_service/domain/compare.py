@@ -9,15 +9,19 @@ from typing import Any
 
 from .models import ModelVersion
 
-# Metrics where smaller is better; every other metric is better when larger.
-_LOWER_IS_BETTER = re.compile(
-    r"loss|error|err$|mse|rmse|mae|mape|smape|perplexity|latency|duration|time|wer|cer|brier|fpr|fnr|bic|aic",
-    re.IGNORECASE,
-)
+# Words that mark a metric where smaller is better; every other metric is better when larger.
+# Matched against the words of the name (``val_loss`` → val, loss), never inside a word.
+_LOWER_IS_BETTER = frozenset({
+    "loss", "logloss", "nll", "error", "err", "mse", "rmse", "mae", "mape", "smape", "msle", "rmsle",
+    "perplexity", "ppl", "latency", "duration", "time", "seconds", "ms", "wer", "cer", "ter", "brier",
+    "fpr", "fnr", "far", "frr", "eer", "bic", "aic", "distance", "divergence", "kl", "cost", "regret",
+})
+_WORDS = re.compile(r"[a-z]+|[A-Z][a-z]*")
 
 
 def lower_is_better(metric: str) -> bool:
-    return bool(_LOWER_IS_BETTER.search(metric))
+    words = {word.lower() for word in _WORDS.findall(metric)}
+    return bool(words & _LOWER_IS_BETTER) or any(word.endswith(("loss", "error")) for word in words)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,11 +33,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .errors import Malformed
+from .errors import Invalid, Malformed
 from .versions import Version
 
 MAX_FILTER_LENGTH = 4096
 MAX_PREDICATES = 64
+MAX_DEPTH = 64  # nested parentheses and NOTs, as written
+MAX_TREE_DEPTH = 10  # alternations of AND, OR and NOT that remain once same-kind nesting is merged
 MAX_IN_VALUES = 100
 MAX_SORT_KEYS = 4
 
@@ -161,8 +163,9 @@ DEFAULT_SORT = (SortKey(FieldRef("field", "created_at", ValueType.DATETIME), des
 class SearchQuery:
     """What to find (``where``; None: everything), in which order, and which page of it.
 
-    Stores order by ``sort``, then newest first (creation time, then id) so pages are stable;
-    versions lacking a sort key's value (a missing metric) come last in either direction.
+    Stores order by ``sort``, then by insertion order in the direction of the last sort key, so
+    pages are stable; versions lacking a sort key's value (a missing metric) come last in either
+    direction.
     """
 
     where: Node | None = None
@@ -227,6 +230,8 @@ def _tokens(text: str) -> Iterator[_Token]:
             raise _error("Unexpected number", text, position)
         if kind == "string":
             quote = chunk[0]
+            if "\x00" in chunk:
+                raise _error("A string may not contain a NUL character", text, position)
             yield _Token("string", chunk, position, chunk[1:-1].replace(quote * 2, quote))
         elif kind == "quoted":
             yield _Token("quoted", chunk, position, chunk[1:-1].replace("``", "`"))
@@ -251,6 +256,7 @@ class _Parser:
         self.tokens = list(_tokens(text))
         self.index = 0
         self.predicates = 0
+        self.depth = 0
 
     @property
     def token(self) -> _Token:
@@ -276,6 +282,9 @@ class _Parser:
         node = self.or_()
         if self.token.kind != "end":
             raise _error("Expected AND, OR or the end of the filter", self.text, self.token.position)
+        if _tree_depth(node) > MAX_TREE_DEPTH:
+            raise Malformed(f"The filter alternates AND, OR and NOT more than {MAX_TREE_DEPTH} levels deep",
+                            code="invalid_filter", details={"max_depth": MAX_TREE_DEPTH, "expression": self.text[:200]})
         return node
 
     def or_(self) -> Node:
@@ -283,24 +292,32 @@ class _Parser:
         while self.keyword("OR"):
             self.take()
             items.append(self.and_())
-        return items[0] if len(items) == 1 else Or(tuple(items))
+        return _flat(Or, items)
 
     def and_(self) -> Node:
         items = [self.unary()]
         while self.keyword("AND"):
             self.take()
             items.append(self.unary())
-        return items[0] if len(items) == 1 else And(tuple(items))
+        return _flat(And, items)
 
     def unary(self) -> Node:
-        if self.keyword("NOT"):
-            self.take()
-            return Not(self.unary())
-        if self.token.kind == "(":
-            self.take()
-            node = self.or_()
-            self.expect(")", "')'")
-            return node
+        if self.keyword("NOT") or self.token.kind == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise _error(f"A filter nests parentheses and NOT at most {MAX_DEPTH} deep", self.text,
+                             self.token.position)
+            try:
+                if self.keyword("NOT"):
+                    self.take()
+                    item = self.unary()
+                    return item.item if isinstance(item, Not) else Not(item)  # NOT NOT x is x
+                self.take()
+                node = self.or_()
+                self.expect(")", "')'")
+                return node
+            finally:
+                self.depth -= 1
         return self.predicate()
 
     def predicate(self) -> Node:
@@ -427,12 +444,41 @@ def coerce(ref: FieldRef, raw: object, text: str = "", position: int = 0) -> Val
 
 
 def parse_datetime(value: str) -> datetime | None:
-    """ISO 8601 date or date-time; without a zone it is UTC."""
+    """ISO 8601 date or date-time; without a zone it is UTC. None if it is not one, or lies
+    beyond the calendar once in UTC."""
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def as_utc(value: datetime, what: str) -> datetime:
+    """A request's time in UTC, or a 422 naming the parameter (a zone can push it off the calendar)."""
+    parsed = parse_datetime(value.isoformat())
+    if parsed is None:
+        raise Invalid(f"{what} is not a time that exists in UTC", code="invalid_time",
+                      details={"parameter": what, "value": value.isoformat()})
+    return parsed
+
+
+def _tree_depth(node: Node) -> int:
+    if isinstance(node, (And, Or)):
+        return 1 + max(_tree_depth(item) for item in node.items)
+    if isinstance(node, Not):
+        return 1 + _tree_depth(node.item)
+    return 0
+
+
+def _flat(kind: type, items: list[Node]) -> Node:
+    """One AND (or OR) of the items, those of the same kind merged in: ``(a AND b) AND c`` is
+    ``a AND b AND c``, so the tree stays as shallow as the expression's meaning."""
+    if len(items) == 1:
+        return items[0]
+    flat: list[Node] = []
+    for item in items:
+        flat.extend(item.items if isinstance(item, kind) else (item,))
+    return kind(tuple(flat))
 
 
 def parse_filter(text: str) -> Node:
@@ -501,6 +547,8 @@ class SimpleFilters:
             nodes.append(InList(TAGS, tuple(self.tags)))
         nodes.extend(Comparison(TAGS, "=", tag) for tag in self.tags_all)
         if self.q:
+            if any(ord(c) < 32 for c in self.q):
+                raise Invalid("q may not contain control characters", code="invalid_query", details={"parameter": "q"})
             nodes.append(TextSearch(self.q))
         if self.min_accuracy is not None:
             nodes.append(Comparison(column("accuracy"), ">=", float(self.min_accuracy)))

@@ -258,18 +258,30 @@ class Registry:
         return self.metadata.get(self.metadata.get_alias(name, clean_alias(ref)).model_id)
 
     def aliases(self, name: str) -> list[Alias]:
-        return self.metadata.aliases(naming.validate_name(name))
+        """The name's aliases; :class:`NotFound` for a name without versions."""
+        name = naming.validate_name(name)
+        found = self.metadata.aliases(name)
+        if not found:
+            self.metadata.latest(name)  # NotFound if the name has no version
+        return found
 
-    def move_alias(self, name: str, alias: str, target: str | None, actor: str, expected: Any = ANY) -> AliasMove:
-        """Point ``name@alias`` at the version ``target`` (a version or model id of the name), or
-        remove it (``target=None``). ``expected``: a version string, ``None`` (must not be set),
-        or :data:`ANY` (no check) — a compare-and-swap in the store."""
+    def set_alias(self, name: str, alias: str, actor: str, *, version: str | None = None, model_id: str | None = None,
+                  expected: Any = ANY) -> AliasMove:
+        """Point ``name@alias`` at one version, given as ``version`` (``v1.2`` or ``latest``) or
+        as ``model_id`` — exactly one. ``expected``: the version it must point at now (a
+        compare-and-swap in the store), ``None`` for "not set", or :data:`ANY` for no check."""
         name, alias = naming.validate_name(name), clean_alias(alias)
-        expectation = expected if expected is ANY or expected is None else Version.parse(expected)
-        model_id = None
-        if target is not None:
-            model_id = self.resolve(name, target).id if _looks_like_version(target) else parse_id(target)
-        return self.metadata.move_alias(name, alias, model_id, expectation, actor, self.clock())
+        if (version is None) == (model_id is None):
+            raise Invalid("Give exactly one of 'version' and 'model_id'", code="invalid_alias_target")
+        if version is not None:
+            target = (self.metadata.latest(name) if version == LATEST
+                      else self.metadata.find_version(name, Version.parse(version)))
+            model_id = target.id
+        return self.metadata.move_alias(name, alias, parse_id(model_id), _expectation(expected), actor, self.clock())
+
+    def remove_alias(self, name: str, alias: str, actor: str, *, expected: Any = ANY) -> AliasMove:
+        name, alias = naming.validate_name(name), clean_alias(alias)
+        return self.metadata.move_alias(name, alias, None, _expectation(expected), actor, self.clock())
 
     def name_history(self, name: str, *, kinds: tuple[str, ...] | None = None, alias: str | None = None,
                      since: datetime | None = None, until: datetime | None = None, limit: int = 1000) -> list[Event]:
@@ -400,6 +412,10 @@ class Registry:
 
 MIN_COMPARED, MAX_COMPARED = 2, 10
 _VERSION_REF = re.compile(r"v?\d+\.\d+")
+
+
+def _expectation(expected: Any) -> Any:
+    return expected if expected is ANY or expected is None else Version.parse(expected)
 
 
 def _looks_like_version(ref: str) -> bool:

@@ -166,9 +166,10 @@ class AliasesOut(BaseModel):
 
 
 class AliasMoveIn(BaseModel):
-    """Where the alias should point: ``version`` (or ``model_id``). ``expected_version`` makes the
-    move a compare-and-swap: the alias must currently point at that version (``null``: must not
-    be set), else 409 and nothing changes. Leave it out to move unconditionally."""
+    """Where the alias should point: ``version`` (``v1.2`` or ``latest``) or ``model_id``, one of
+    them. ``expected_version`` makes the move a compare-and-swap: the alias must currently point
+    at that version (``null``: must not be set), else 409 and nothing changes. Leave it out to
+    move unconditionally."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 

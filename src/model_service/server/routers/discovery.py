@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
 from ...domain.models import Status
-from ...domain.query import SimpleFilters, parse_datetime
+from ...domain.query import SimpleFilters, as_utc
 from ..deps import RegistryDep, SettingsDep
 from ..discovery_schemas import (
     CompareOut,
@@ -39,8 +39,8 @@ def _comma_list(value: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in (value or "").split(",") if item.strip())
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else parse_datetime(value.isoformat())
+def _utc(value: datetime | None, parameter: str) -> datetime | None:
+    return None if value is None else as_utc(value, parameter)
 
 
 async def _search(
@@ -65,7 +65,7 @@ async def _search(
     filters = SimpleFilters(
         algorithm=algorithm, status=None if status is None else status.value, name=name, created_by=created_by,
         tags=_comma_list(tags), tags_all=_comma_list(tags_all), q=q, min_accuracy=min_accuracy,
-        created_after=_utc(created_after), created_before=_utc(created_before),
+        created_after=_utc(created_after, "created_after"), created_before=_utc(created_before, "created_before"),
     )
     result = await run_in_threadpool(registry.search, filters, filter_text=filter, sort_text=sort, page=page,
                                      limit=limit)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from ...config import Settings
 from ...domain.errors import Invalid, NotFound
 from ...domain.ports import ANY
-from ...domain.query import parse_datetime
+from ...domain.query import as_utc
 from ..deps import ActorDep, RegistryDep, SettingsDep
 from ..discovery_schemas import (
     AliasAtOut,
@@ -35,8 +35,8 @@ AliasName = Annotated[str, Path(description="Lowercase letters, digits, _ and -"
 HISTORY_KINDS = ("created", "status", "updated", "uploaded", "deleted", "alias")
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else parse_datetime(value.isoformat())
+def _utc(value: datetime | None, parameter: str) -> datetime | None:
+    return None if value is None else as_utc(value, parameter)
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -78,7 +78,7 @@ def build_router(settings: Settings) -> APIRouter:
     async def alias_at(name: Name, alias: AliasName, registry: RegistryDep,
                        at: Annotated[datetime | None, Query(description="ISO 8601 time; default now")] = None
                        ) -> AliasAtOut:
-        when = _utc(at) or registry.clock()
+        when = _utc(at, "at") or registry.clock()
         move = await run_in_threadpool(registry.alias_at, name, alias, when)
         if move is None:
             raise NotFound(f"{name}@{alias} was not set at {when.isoformat()}", code="alias_not_found",
@@ -94,11 +94,9 @@ def build_router(settings: Settings) -> APIRouter:
                          settings: SettingsDep) -> AliasMoveOut:
         require_media_type(request, ("application/json",))
         body = validate_as(AliasMoveIn, await read_json(request, settings.max_request_size))
-        if (body.version is None) == (body.model_id is None):
-            raise Invalid("Give exactly one of 'version' and 'model_id'", code="invalid_alias_target")
         expected = body.expected_version if "expected_version" in body.model_fields_set else ANY
-        move = await run_in_threadpool(registry.move_alias, name, alias, body.version or body.model_id, actor,
-                                       expected)
+        move = await run_in_threadpool(lambda: registry.set_alias(name, alias, actor, version=body.version,
+                                                                  model_id=body.model_id, expected=expected))
         return alias_move_out(move)
 
     @router.delete("/aliases/{alias}", response_model=AliasMoveOut, summary="Remove an alias")
@@ -107,7 +105,8 @@ def build_router(settings: Settings) -> APIRouter:
         expected_version: Annotated[str | None, Query(description="Remove only if it points at this version")] = None,
     ) -> AliasMoveOut:
         expected = ANY if expected_version is None else expected_version
-        return alias_move_out(await run_in_threadpool(registry.move_alias, name, alias, None, actor, expected))
+        return alias_move_out(await run_in_threadpool(
+            lambda: registry.remove_alias(name, alias, actor, expected=expected)))
 
     @router.get("/history", response_model=NameHistoryOut,
                 summary="Alias moves, status changes and other events of every version of the name")
@@ -125,7 +124,7 @@ def build_router(settings: Settings) -> APIRouter:
             raise Invalid(f"Unknown event kinds: {', '.join(unknown)}", code="invalid_kind",
                           details={"kinds": unknown, "allowed": list(HISTORY_KINDS)})
         events = await run_in_threadpool(lambda: registry.name_history(
-            name, kinds=kinds, alias=alias, since=_utc(since), until=_utc(until), limit=limit))
+            name, kinds=kinds, alias=alias, since=_utc(since, "since"), until=_utc(until, "until"), limit=limit))
         return NameHistoryOut(name=name, events=[name_event_out(e) for e in events])
 
     return router

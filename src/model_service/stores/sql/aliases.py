@@ -51,6 +51,10 @@ def move(connection: Connection, name: str, alias: str, model_id: str | None, ex
          at: datetime) -> AliasMove:
     """One alias change inside the caller's transaction (see ``MetadataStore.move_alias``)."""
     before = find_alias(connection, name, alias, for_update=True)
+    if before is not None and before.updated_at > at:
+        # moves of one alias are serialised by its row lock; a move whose clock reading was taken
+        # before the previous move committed still follows it in the alias's history
+        at = before.updated_at
     if expected is not ANY:
         current = None if before is None else before.version
         if current != expected:

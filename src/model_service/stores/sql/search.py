@@ -139,6 +139,16 @@ def _everything() -> Select:
     return select(models.c.seq)
 
 
+def _complement(rows: Select) -> Select:
+    """Every version not in ``rows``."""
+    return _everything().except_(_operand(rows))
+
+
+def _operand(rows: Any) -> Select:
+    """A set usable inside another compound (SQLite does not nest compounds directly)."""
+    return select(rows.subquery().c.seq) if isinstance(rows, CompoundSelect) else rows
+
+
 def _is_column(node: Node) -> bool:
     """A condition on one of the version's own columns."""
     return isinstance(node, (Comparison, InList, Like, IsNull)) and node.field.kind == "field"
@@ -148,8 +158,7 @@ def _combine(operation: Any, sets: list[Select]) -> Select:
     """One set from several (INTERSECT or UNION); each operand wrapped so compounds can nest."""
     if len(sets) == 1:
         return sets[0]
-    wrapped = [select(s.subquery().c.seq) if isinstance(s, CompoundSelect) else s for s in sets]
-    return select(operation(*wrapped).subquery().c.seq)
+    return select(operation(*(_operand(s) for s in sets)).subquery().c.seq)
 
 
 def _param_condition(op: str, value: Value) -> ColumnElement[bool]:
@@ -218,9 +227,9 @@ class SqlSearch:
         if isinstance(node, Or):
             return _combine(union, [self.rows(item) for item in node.items])
         if isinstance(node, Not):
-            return _everything().except_(self.rows(node.item))
+            return _complement(self.rows(node.item))
         leaf = self._leaf(node)
-        return _everything().except_(leaf.rows()) if leaf.negated else leaf.rows()
+        return _complement(leaf.rows()) if leaf.negated else leaf.rows()
 
     def _leaf(self, node: Node) -> _Leaf:
         if isinstance(node, TextSearch):
