@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     max_request_size: int = Field(parse_size("1MB"), description="Largest JSON or form body outside of files")
     max_page_size: int = Field(100, ge=1, le=10_000, description="Upper bound of `limit` in listings")
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as plain text or as JSON objects")
     access_log: bool = Field(True, description="Log one line per request")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list,
                                                          description="Comma-separated origins allowed by CORS")
@@ -62,6 +63,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod

@@ -6,7 +6,10 @@ The server and stores are imported lazily, inside the commands that need them.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
+import tempfile
 
 import click
 
@@ -35,9 +38,11 @@ def main() -> None:
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Start the HTTP service (SQLite + a local folder under DATA_DIR unless configured otherwise)."""
     settings = _settings(host=host, port=port, workers=workers)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from ..server.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("model_service")
+    multiprocess_dir = _share_metrics_between_workers(settings.workers)
 
     from ..domain.errors import RegistryError
     from ..server.app import build_registry
@@ -51,19 +56,35 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     import uvicorn
 
-    uvicorn.run(
-        "model_service.server.app:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level.lower(),
-        access_log=settings.access_log,
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=30,
-        env_file=None,
-    )
+    try:
+        uvicorn.run(
+            "model_service.server.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # our logging, configured above and again in each worker
+            access_log=False,  # ours replaces it (ACCESS_LOG)
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=30,
+            env_file=None,
+        )
+    finally:
+        if multiprocess_dir is not None:
+            shutil.rmtree(multiprocess_dir, ignore_errors=True)
+
+
+def _share_metrics_between_workers(workers: int) -> str | None:
+    """With several workers, a fresh ``PROMETHEUS_MULTIPROC_DIR`` for them to share counters
+    through (any worker then answers /metrics with the totals); None if not needed or already set.
+    Set before any worker starts: prometheus-client reads it when it is first imported."""
+    if workers < 2 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    path = tempfile.mkdtemp(prefix="model-service-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 @main.group()

@@ -17,8 +17,13 @@ from ..config import Settings, load_settings
 from ..domain.registry import Registry
 from ..stores import build_blob_store, build_metadata_store
 from . import errors
+from .instrument import timed
+from .logs import AccessLog, configure_logging
+from .metrics import ServiceMetrics, backend_info
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
 from .routers import discovery, files, health, models, names
+from .routers import metrics as metrics_route
+from .telemetry import QUIET_ROUTES, RequestTelemetry
 
 log = logging.getLogger("model_service")
 
@@ -26,8 +31,10 @@ EXPOSED_HEADERS = ["X-Request-ID", "X-File-Checksum", "X-Model-Id", "X-Model-Alg
                    "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Location"]
 
 
-def build_registry(settings: Settings) -> Registry:
-    """Build both stores from the settings and check them; fails fast with a clear message."""
+def build_registry(settings: Settings, metrics: ServiceMetrics | None = None) -> Registry:
+    """Build both stores from the settings and check them; fails fast with a clear message.
+
+    With ``metrics``, every store method is timed and the registry reports what it does."""
     metadata = build_metadata_store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         metadata.prepare(migrate=settings.should_migrate)
@@ -35,12 +42,20 @@ def build_registry(settings: Settings) -> Registry:
     except BaseException:
         metadata.close()
         raise
-    return Registry(metadata, blobs, max_file_size=settings.max_file_size)
+    if metrics is None:
+        return Registry(metadata, blobs, max_file_size=settings.max_file_size)
+    return Registry(timed(metadata, "metadata", metrics), timed(blobs, "blob", metrics),
+                    max_file_size=settings.max_file_size, observer=metrics.observer())
 
 
-def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, registry: Registry | None = None,
+               metrics: ServiceMetrics | None = None) -> FastAPI:
+    """The app. A ``registry`` given is measured only if it was built with the same ``metrics``."""
     settings = settings or load_settings()
-    registry = registry or build_registry(settings)
+    metrics = metrics or ServiceMetrics(info=backend_info(settings.resolved_database_url,
+                                                          settings.resolved_blob_store_url))
+    registry = registry or build_registry(settings, metrics)
+    metrics.watch_store(lambda: registry.metadata.summary())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,9 +71,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     )
     app.state.settings = settings
     app.state.registry = registry
+    app.state.metrics = metrics
     errors.install(app)
     # Fixed paths (/models/search, /models/by-name/…) before /models/{model_id}.
-    routers = [health.router, discovery.build_router(settings), names.build_router(settings),
+    routers = [health.router, metrics_route.router, discovery.build_router(settings), names.build_router(settings),
                models.build_router(settings), files.build_router(settings)]
     for router in routers:
         app.include_router(router)
@@ -71,7 +87,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=EXPOSED_HEADERS)
-    app.add_middleware(RequestIdMiddleware)
+    telemetry = RequestTelemetry(metrics=metrics, routes=lambda: [*app.router.routes, *app.state.api_routes],
+                                 access_log=AccessLog(quiet_routes=QUIET_ROUTES) if settings.access_log else None)
+    app.add_middleware(RequestIdMiddleware, telemetry=telemetry)
 
     @app.get("/", include_in_schema=False)
     async def index() -> dict[str, str]:
@@ -95,5 +113,5 @@ def _route_matcher(api_routes: list[APIRoute], names: frozenset[str]):
 def app_from_environment() -> FastAPI:
     """Entry point for ``uvicorn --factory`` (and worker processes)."""
     settings = load_settings()
-    logging.getLogger("model_service").setLevel(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

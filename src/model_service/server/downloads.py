@@ -3,12 +3,17 @@
 One ASGI response object does it all so that the file is read in large chunks from a worker
 thread and written as the client drains it (memory stays at about one chunk per download), and
 so that a download is counted only when its last byte has been handed to the connection.
+
+Metrics (when the app has them): every file byte handed to the connection counts in
+``model_download_sent_bytes_total``; a completed download's time from its first byte to its
+last goes to ``model_download_duration_seconds``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -22,6 +27,7 @@ from ..domain.errors import RangeNotSatisfiable
 from ..domain.formats import extension_for
 from ..domain.models import ModelVersion
 from ..domain.ports import BlobReader
+from .metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 
@@ -141,22 +147,31 @@ class BlobResponse(Response):
             return
         start, end = self.range or (0, self.file.size_bytes - 1)
         self.sent_all = False
+        self.sent_bytes = 0
+        metrics = _metrics(scope)
+        begun = time.perf_counter()
 
-        async with anyio.create_task_group() as group:
+        try:
+            async with anyio.create_task_group() as group:
 
-            async def stream() -> None:
-                await self._stream(send, start, end)
-                group.cancel_scope.cancel()
+                async def stream() -> None:
+                    await self._stream(send, start, end)
+                    group.cancel_scope.cancel()
 
-            group.start_soon(stream)
-            while True:  # the client going away cancels the stream
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    break
-            if not self.sent_all:  # else the disconnect only says the response is complete
-                group.cancel_scope.cancel()
+                group.start_soon(stream)
+                while True:  # the client going away cancels the stream
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        break
+                if not self.sent_all:  # else the disconnect only says the response is complete
+                    group.cancel_scope.cancel()
+        finally:
+            if metrics is not None:
+                metrics.download_sent(self.sent_bytes)
 
         if self.sent_all and end == self.file.size_bytes - 1:
+            if metrics is not None:
+                metrics.download_completed(time.perf_counter() - begun)
             byte_range = f"{start}-{end}" if self.range else None
             try:
                 await self.on_complete(end - start + 1, byte_range)
@@ -175,6 +190,13 @@ class BlobResponse(Response):
                     raise RuntimeError(f"Blob {self.file.sha256} ended {remaining} bytes early")
                 remaining -= len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+                self.sent_bytes += len(chunk)
             self.sent_all = True
         finally:
             await anyio.to_thread.run_sync(reader.close)
+
+
+def _metrics(scope: Scope) -> ServiceMetrics | None:
+    """The app's metrics (``app.state.metrics``), if it has any."""
+    state = getattr(scope.get("app"), "state", None)
+    return getattr(state, "metrics", None) if state is not None else None

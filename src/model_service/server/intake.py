@@ -11,6 +11,7 @@ from ..config import Settings
 from ..domain.formats import normalize_format
 from ..domain.incoming import parse_checksum
 from ..domain.registry import ReceivedFile, Registry
+from .metrics import upload_started
 from .uploads import FileSink, MultipartForm, ensure_length_at_most, stream_body_into
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -32,6 +33,10 @@ def clean_content_type(value: str | None) -> str | None:
 
 
 def _sink(registry: Registry, expected: str | None) -> FileSink:
+    """A sink for the file about to stream in; its bytes start arriving now (the raw body is
+    read next, the multipart ``file`` part's headers have just ended), so the upload's time
+    (``model_upload_duration_seconds``, up to the commit) starts here too."""
+    upload_started()
     return FileSink(registry.begin_upload, max_size=registry.max_file_size, expected_sha256=expected)
 
 

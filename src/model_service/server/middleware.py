@@ -1,5 +1,5 @@
 """Pure-ASGI middleware (no per-request task or body copy): request ids, the last-resort 500,
-and request body limits. All three answer in the API's one error shape."""
+per-request telemetry, and request body limits. Errors answer in the API's one error shape."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import itertools
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
@@ -14,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_body
+from .logs import REQUEST_ID
 
 log = logging.getLogger("model_service.server")
 
@@ -38,10 +40,16 @@ class RequestIdMiddleware:
 
     It is also the last resort: an exception nothing else handled becomes a logged 500 in the
     error shape (with the id), instead of a bare text page.
+
+    And, in the same pass, the request's telemetry: the id is the :data:`~.logs.REQUEST_ID` of
+    every record logged while the request is served, and once it is answered ``telemetry`` gets
+    ``(scope, status, seconds, bytes_out, request_id)`` (metrics and the access line). The status
+    of a request the client abandoned before any answer is 499.
     """
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, *, telemetry: Callable[[Scope, int, float, int, str], None] | None = None):
         self.app = app
+        self.telemetry = telemetry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,27 +62,46 @@ class RequestIdMiddleware:
                 break
         if request_id is None:
             request_id = next(_ids)
-        scope.setdefault("state", {})["request_id"] = request_id.decode()
+        request_id_text = request_id.decode()
+        scope.setdefault("state", {})["request_id"] = request_id_text
         header = (b"x-request-id", request_id)
+        begun = time.perf_counter()
+        token = REQUEST_ID.set(request_id_text)
         started = False
+        status = 0
+        bytes_out = 0
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
+            nonlocal started, status, bytes_out
+            if message["type"] == "http.response.body":
+                bytes_out += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("Unhandled error in %s %s (request %s)", scope["method"], scope["path"],
-                          request_id.decode())
+            log.exception("Unhandled error in %s %s", scope["method"], scope["path"],
+                          extra={"request_id": request_id_text})
             if started:
                 raise  # the response is half sent: let the server drop the connection
             body = error_body(None, "Internal server error", "internal_error")
-            body["request_id"] = request_id.decode()
+            body["request_id"] = request_id_text
             await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+        except BaseException:
+            if not started:
+                status = 499  # cancelled: the client went away before any answer
+            raise
+        finally:
+            if self.telemetry is not None:
+                try:
+                    self.telemetry(scope, status or 500, time.perf_counter() - begun, bytes_out, request_id_text)
+                except Exception:  # telemetry must never turn an answer into an error
+                    log.exception("Could not record the telemetry of %s %s", scope["method"], scope["path"])
+            REQUEST_ID.reset(token)
 
 
 class BodyTooLarge(HTTPException):
