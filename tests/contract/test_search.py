@@ -152,6 +152,20 @@ def test_tag_filters(metadata_store, catalog, expression, expected):
     ("NOT algorithm = 'xgboost' AND NOT tags = 'production'", [LR]),
     ("(algorithm = 'xgboost' OR algorithm = 'random_forest') AND hyperparameters.max_depth = 8", [FRAUD_2, RF]),
     ("NOT (metrics.f1_score > 0.9)", [BERT, LR, RF]),
+    # ANDs whose operands are of every kind: the matches never depend on which one is read first
+    ("metrics.accuracy IS NULL AND metrics.f1_score >= 0.9", [FRAUD_1, FRAUD_2]),
+    ("tags IS NULL AND metrics.accuracy < 0.9", [LR]),
+    ("metrics.f1_score IS NULL AND tags != 'nlp'", [LR]),
+    ("algorithm != 'xgboost' AND tags != 'production'", [LR]),
+    ("NOT (tags = 'fraud') AND (algorithm = 'transformer' OR metrics.f1_score IS NULL)", [BERT, LR]),
+    ("metrics.f1_score >= 0.85 AND (tags IS NULL OR tags = 'staging' OR NOT hyperparameters.max_depth = 8)",
+     [FRAUD_1, FRAUD_2]),
+    ("tags IN ('production', 'fraud') AND hyperparameters.optimizer.name = 'adam'", [FRAUD_1]),
+    ("tags IN ('production', 'fraud') AND hyperparameters.max_depth >= 6", [FRAUD_1, FRAUD_2, RF]),
+    ("(metrics.f1_score > 0.9 AND tags = 'fraud') OR (algorithm = 'transformer' AND NOT tags = 'staging')",
+     [BERT, FRAUD_1, FRAUD_2]),
+    ("metrics.f1_score > 0.8 AND hyperparameters.max_depth >= 6 AND tags = 'fraud' AND NOT tags = 'staging'",
+     [FRAUD_1]),
 ])
 def test_boolean_structure(metadata_store, catalog, expression, expected):
     assert found(metadata_store, expression) == sorted(expected)

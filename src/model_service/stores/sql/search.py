@@ -20,7 +20,6 @@ from sqlalchemy import (
     and_,
     false,
     func,
-    intersect,
     literal_column,
     not_,
     nulls_last,
@@ -30,6 +29,7 @@ from sqlalchemy import (
     true,
     tuple_,
     union,
+    union_all,
 )
 from sqlalchemy import column as sql_column
 
@@ -70,6 +70,7 @@ _COLUMNS = {
 _VERSION = tuple_(models.c.version_major, models.c.version_minor)
 _FTS = table("models_fts", sql_column("rowid"))
 TOTAL = "total_matches"
+NEGATIVE = 7  # the size rank of a complement (NOT, !=, NOT IN, …)
 MIN_INDEXED_TEXT = 3  # the trigram index answers substrings of three characters or more
 ESCAPE = "\\"
 
@@ -109,10 +110,11 @@ class _Leaf:
         query = select(self.table.c.seq).where(self.condition)
         return query if self.unique else query.distinct()
 
-    def exists_for(self, seq: Any) -> ColumnElement[bool]:
+    def members(self) -> Select:
+        """The rows as a membership list (duplicates do not matter there)."""
         if self.table is None:
-            return seq.in_(self.text_rows)
-        return select(self.table.c.seq).where(self.table.c.seq == seq, self.condition).exists()
+            return self.text_rows
+        return select(self.table.c.seq).where(self.condition)
 
 
 def _keyed(source: Any, key: str, condition: ColumnElement[bool] | None = None, *, negated: bool = False) -> _Leaf:
@@ -123,16 +125,22 @@ def _keyed(source: Any, key: str, condition: ColumnElement[bool] | None = None, 
 
 def _size_rank(node: Node) -> int:
     """A guess at how many versions a condition matches, without statistics: text search and
-    equality few, then IN, LIKE, ranges; complements and nested structure most."""
+    equality few, then IN, LIKE, ranges; nested structure more; complements most."""
     if isinstance(node, TextSearch):
         return 0
-    if isinstance(node, (And, Or, Not)):
+    if isinstance(node, IsNull) and node.field.kind != "field":  # no value: a complement
+        return 5 if node.negated else NEGATIVE
+    if isinstance(node, Not) or getattr(node, "negated", False) or (isinstance(node, Comparison) and node.op == "!="):
+        return NEGATIVE
+    if isinstance(node, (And, Or)):
         return 6
-    if getattr(node, "negated", False) or (isinstance(node, Comparison) and node.op == "!="):
-        return 7
     if isinstance(node, Comparison):
         return 1 if node.op == "=" else 4
     return {InList: 2, Like: 3}.get(type(node), 5)
+
+
+def _is_leaf(node: Node) -> bool:
+    return not isinstance(node, (And, Or, Not))
 
 
 def _everything() -> Select:
@@ -189,10 +197,11 @@ class SqlSearch:
     """Builds the statements of one search for one dialect.
 
     The tree becomes set algebra over the integer row key: every leaf is the set of ``seq``
-    values an index yields (``SELECT seq FROM model_metrics WHERE key = … AND value …``), AND is
-    INTERSECT, OR is UNION, NOT is EXCEPT. The database then combines index-only sets instead of
-    visiting each candidate row, which is what makes broad filters cheap. Conditions on the
-    version's own columns, ANDed at the top, stay plain WHERE terms so a sort index can drive.
+    values an index yields (``SELECT seq FROM model_metrics WHERE key = … AND value …``); AND
+    reads one operand's index range and tests membership in the others' sets (``seq IN (…)``),
+    OR is UNION, NOT is EXCEPT. The database then combines index-only sets instead of visiting
+    each candidate row, which is what makes broad filters cheap. Conditions on the version's own
+    columns, ANDed at the top, stay plain WHERE terms so a sort index can drive.
     """
 
     def __init__(self, dialect: str):
@@ -204,7 +213,7 @@ class SqlSearch:
         """The condition on ``models`` for ``node``."""
         direct, sets = self._split(node)
         if sets is not None:
-            direct.append(models.c.seq.in_(sets))
+            direct.append(self.probe(models.c.seq).in_(sets))
         return and_(true(), *direct)
 
     def _split(self, node: Node | None) -> tuple[list[ColumnElement[bool]], Select | None]:
@@ -215,21 +224,81 @@ class SqlSearch:
             return [], None
         items = node.items if isinstance(node, And) else (node,)
         direct = [self._column(item) for item in items if _is_column(item)]
-        rest = sorted((item for item in items if not _is_column(item)), key=_size_rank)
-        return direct, (_combine(intersect, [self.rows(item) for item in rest]) if rest else None)
+        rest = [item for item in items if not _is_column(item)]
+        return direct, (self._intersection(rest) if rest else None)
 
     def rows(self, node: Node) -> Select:
-        """The set of ``seq`` of the versions matching ``node``: AND is INTERSECT (the likely
-        smaller sets first: they become the temporary index the others are checked against),
-        OR is UNION, NOT is EXCEPT."""
+        """The set of ``seq`` of the versions matching ``node``.
+
+        AND reads one operand's rows (the driver) and keeps those that are members of each
+        other operand (:meth:`member`); OR is UNION; NOT is EXCEPT. The driver is the broadest
+        positive leaf: reading an index range costs little per row, while each membership test
+        first builds a temporary index of its operand's rows, so the smaller sets should be the
+        ones built. (INTERSECT would build temporary indexes of both sides.)"""
         if isinstance(node, And):
-            return _combine(intersect, [self.rows(item) for item in sorted(node.items, key=_size_rank)])
+            return self._intersection(node.items)
         if isinstance(node, Or):
             return _combine(union, [self.rows(item) for item in node.items])
         if isinstance(node, Not):
             return _complement(self.rows(node.item))
         leaf = self._leaf(node)
         return _complement(leaf.rows()) if leaf.negated else leaf.rows()
+
+    def _intersection(self, items: Sequence[Node]) -> Select:
+        if len(items) == 1:
+            return self.rows(items[0])
+        ranked = sorted(items, key=_size_rank)
+        leaves = [(item, leaf) for item in ranked if (leaf := self._positive_leaf(item)) is not None]
+        likely_smaller = [pair for pair in leaves if _size_rank(pair[0]) < NEGATIVE]
+        driver, leaf = (likely_smaller or leaves or [(None, None)])[-1]
+        if driver is None:  # no positive leaf: an AND, OR or NOT drives, else every version
+            driver = next((item for item in ranked if _size_rank(item) < NEGATIVE), None)
+        others = [item for item in ranked if item is not driver]
+        if leaf is not None and leaf.table is not None:  # one flat SELECT on the leaf's index
+            seq = leaf.table.c.seq
+            rows = select(seq).where(leaf.condition, *(self.member(item, seq) for item in others))
+            return rows if leaf.unique else rows.distinct()
+        if driver is None:
+            return _everything().where(*(self.member(item, models.c.seq) for item in others))
+        driven = _operand(self.rows(driver)).subquery()
+        return select(driven.c.seq).where(*(self.member(item, driven.c.seq) for item in others))
+
+    def probe(self, seq: Any) -> Any:
+        """``seq`` as the left side of a membership test. On SQLite, ``seq + 0``: its planner
+        would otherwise turn ``seq IN (rows)`` into one row-key lookup per listed row, which
+        costs about twice as much as reading the driving index range and probing the list that
+        has to be built anyway (measured at 100k versions: 7 against 14 ms, 13 against 33 ms)."""
+        return seq + 0 if self.dialect == "sqlite" else seq
+
+    def _positive_leaf(self, node: Node) -> _Leaf | None:
+        """``node``'s leaf if it is one whose rows are the matches themselves (not a complement)."""
+        if not _is_leaf(node):
+            return None
+        leaf = self._leaf(node)
+        return None if leaf.negated else leaf
+
+    def member(self, node: Node, seq: Any) -> ColumnElement[bool]:
+        """The condition "``seq`` is a version matching ``node``", as membership tests in the
+        rows of its leaves: ``seq IN (rows)``, ``NOT IN`` for complements, the positive
+        operands of an OR as one ``IN`` over their rows together."""
+        if isinstance(node, And):
+            return and_(*(self.member(item, seq) for item in node.items))
+        if isinstance(node, Not):
+            return not_(self.member(node.item, seq))
+        if isinstance(node, Or):
+            lists, rest = [], []
+            for item in node.items:
+                leaf = self._positive_leaf(item)
+                if leaf is None:
+                    rest.append(self.member(item, seq))
+                else:
+                    lists.append(leaf.members())
+            if lists:
+                rest.insert(0, self.probe(seq).in_(lists[0] if len(lists) == 1 else union_all(*map(_operand, lists))))
+            return or_(*rest)
+        leaf = self._leaf(node)
+        probe = self.probe(seq)
+        return probe.not_in(leaf.members()) if leaf.negated else probe.in_(leaf.members())
 
     def _leaf(self, node: Node) -> _Leaf:
         if isinstance(node, TextSearch):
@@ -337,7 +406,7 @@ class SqlSearch:
         keys = select(metric.c.seq.label("row_seq"), metric.c.value.label("k0")).where(metric.c.key == key.field.name)
         if sets is not None:
             if direct:
-                sets = select(models.c.seq).where(*direct, models.c.seq.in_(sets))
+                sets = select(models.c.seq).where(*direct, self.probe(models.c.seq).in_(sets))
             matches = sets.cte("matches").prefix_with("MATERIALIZED")
             total = select(func.count()).select_from(matches)
             keys = keys.where(metric.c.seq.in_(select(matches.c.seq)))
@@ -365,7 +434,7 @@ class SqlSearch:
                                            models.c.seq)
         else:
             if direct:
-                sets = select(models.c.seq).where(*direct, models.c.seq.in_(sets))
+                sets = select(models.c.seq).where(*direct, self.probe(models.c.seq).in_(sets))
             matches = sets.cte("matches").prefix_with("MATERIALIZED")
             total = select(func.count()).select_from(matches)
             if any(key.field.kind == "field" for key in query.sort):  # sort values from the rows
