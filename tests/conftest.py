@@ -10,6 +10,9 @@ import pytest
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
+# The backends' store factories (tests/backends), for the contract suites and backend tests.
+pytest_plugins = ["tests.backends.embedded"]
+
 from fastapi.testclient import TestClient  # noqa: E402
 
 from model_service.config import Settings  # noqa: E402

@@ -38,7 +38,12 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 exposes the service to the network")
     data_dir: Path = Field(Path("./data"), description="Where the embedded defaults keep their data")
     database_url: str | None = Field(None, description="Metadata database; default sqlite:///$DATA_DIR/registry.db")
-    blob_store_url: str | None = Field(None, description="Where files go; default the folder $DATA_DIR/blobs")
+    blob_store_url: str | None = Field(None, description="Where files go: a folder, s3://bucket/prefix or gridfs://; "
+                                                        "default the folder $DATA_DIR/blobs")
+    mongodb_url: str | None = Field(None, description="MongoDB for metadata (when DATABASE_URL is not set) and GridFS")
+    mongodb_db: str = Field("tensorfleet", min_length=1, description="MongoDB database name")
+    gridfs_bucket: str = Field("models", min_length=1, description="GridFS bucket of BLOB_STORE_URL=gridfs://")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, …); default AWS")
     max_file_size: int = Field(parse_size("500MB"), description="Largest model file accepted (KB, MB, GB)")
     max_request_size: int = Field(parse_size("1MB"), description="Largest JSON or form body outside of files")
     max_page_size: int = Field(100, ge=1, le=10_000, description="Upper bound of `limit` in listings")
@@ -83,11 +88,20 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'registry.db').resolve()}"
+        """DATABASE_URL, else MONGODB_URL (the seed's architecture), else SQLite under DATA_DIR."""
+        return self.database_url or self.mongodb_url or f"sqlite:///{(self.data_dir / 'registry.db').resolve()}"
 
     @property
     def resolved_blob_store_url(self) -> str:
         return self.blob_store_url or str((self.data_dir / "blobs").resolve())
+
+    def backend_options(self):
+        """What the stores need beyond their URLs (``stores.BackendOptions``)."""
+        from .stores import BackendOptions
+
+        return BackendOptions(mongodb_url=self.mongodb_url, mongodb_db=self.mongodb_db,
+                              gridfs_bucket=self.gridfs_bucket, s3_endpoint_url=self.s3_endpoint_url,
+                              sqlite_synchronous=self.sqlite_synchronous)
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,46 +1,57 @@
 """The store fixtures: every contract test runs once per backend listed here.
 
-A backend joins by adding a parameter (and, if it lacks a capability, by declaring so in a
-fixture rather than by ``isinstance`` checks inside tests).
+A backend joins by adding its name here and a module in ``tests/backends`` with its
+``<name>_metadata_factory`` or ``<name>_blob_factory`` fixture (and, if it lacks a capability,
+by declaring so in a fixture rather than by ``isinstance`` checks inside tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from model_service.domain.ports import BlobStore, MetadataStore
-from model_service.stores.blob_local import LocalBlobStore
-from model_service.stores.sql.store import SqlMetadataStore
+
+METADATA_BACKENDS = ["sqlite"]
+BLOB_BACKENDS = ["local"]
 
 
-def _sqlite(tmp_path: Path) -> SqlMetadataStore:
-    store = SqlMetadataStore.from_url(f"sqlite:///{tmp_path / 'registry.db'}")
-    store.prepare(migrate=True)
-    return store
+@pytest.fixture(params=METADATA_BACKENDS)
+def metadata_factory(request):
+    """Makes fresh stores of the backend under test; every store it made is closed afterwards."""
+    make = request.getfixturevalue(f"{request.param}_metadata_factory")
+    made: list[MetadataStore] = []
 
+    def factory(name: str = "main", *, prepared: bool = True) -> MetadataStore:
+        store = make(name, prepared=prepared)
+        made.append(store)
+        return store
 
-METADATA_BACKENDS = {"sqlite": _sqlite}
-BLOB_BACKENDS = {"local": lambda tmp_path: LocalBlobStore(tmp_path / "blobs")}
-
-
-@pytest.fixture(params=sorted(METADATA_BACKENDS))
-def metadata_store(request, tmp_path: Path) -> Iterator[MetadataStore]:
-    store = METADATA_BACKENDS[request.param](tmp_path)
-    yield store
-    store.close()
+    yield factory
+    for store in made:
+        store.close()
 
 
 @pytest.fixture
-def fresh_metadata_store(request, tmp_path: Path):
+def metadata_store(metadata_factory) -> MetadataStore:
+    return metadata_factory("main")
+
+
+@pytest.fixture
+def second_metadata_store(metadata_factory) -> MetadataStore:
+    """Another empty store of the same backend (a copy's destination)."""
+    return metadata_factory("second")
+
+
+@pytest.fixture
+def fresh_metadata_store(metadata_factory) -> MetadataStore:
     """A store of the same backend whose schema has never been created."""
-    return SqlMetadataStore.from_url(f"sqlite:///{tmp_path / 'fresh.db'}")
+    return metadata_factory("fresh", prepared=False)
 
 
-@pytest.fixture(params=sorted(BLOB_BACKENDS))
-def blob_store(request, tmp_path: Path) -> Iterator[BlobStore]:
-    store = BLOB_BACKENDS[request.param](tmp_path)
+@pytest.fixture(params=BLOB_BACKENDS)
+def blob_store(request) -> Iterator[BlobStore]:
+    store = request.getfixturevalue(f"{request.param}_blob_factory")("main")
     yield store
     store.close()

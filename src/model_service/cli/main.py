@@ -99,7 +99,7 @@ def db_upgrade() -> None:
     from ..domain.errors import RegistryError
     from ..stores import build_metadata_store
 
-    store = build_metadata_store(settings.resolved_database_url)
+    store = build_metadata_store(settings.resolved_database_url, settings.backend_options())
     try:
         store.prepare(migrate=True)
     except RegistryError as exc:
@@ -116,7 +116,7 @@ def db_check() -> None:
     from ..domain.errors import RegistryError
     from ..stores import build_metadata_store
 
-    store = build_metadata_store(settings.resolved_database_url)
+    store = build_metadata_store(settings.resolved_database_url, settings.backend_options())
     try:
         store.prepare(migrate=False)
     except RegistryError as exc:

@@ -35,10 +35,11 @@ def build_registry(settings: Settings, metrics: ServiceMetrics | None = None) ->
     """Build both stores from the settings and check them; fails fast with a clear message.
 
     With ``metrics``, every store method is timed and the registry reports what it does."""
-    metadata = build_metadata_store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    options = settings.backend_options()
+    metadata = build_metadata_store(settings.resolved_database_url, options)
     try:
         metadata.prepare(migrate=settings.should_migrate)
-        blobs = build_blob_store(settings.resolved_blob_store_url)
+        blobs = build_blob_store(settings.resolved_blob_store_url, options)
     except BaseException:
         metadata.close()
         raise
