@@ -144,6 +144,17 @@ class Page:
     total: int
 
 
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """Everything a metadata store holds about one model id, as ``model-service migrate`` moves
+    it between stores: the version (None once deleted: its events outlive it) and its events,
+    oldest first."""
+
+    model_id: str
+    model: ModelVersion | None
+    events: list[Event]
+
+
 class MetadataStore(Protocol):
     """Versions, their files' metadata, and the append-only event log.
 
@@ -241,6 +252,31 @@ class MetadataStore(Protocol):
 
     def events(self, model_id: str, kinds: tuple[str, ...] | None = None) -> list[Event]:
         """The version's events, oldest first (events outlive the version they describe)."""
+
+    # ---- moving between stores (``model-service migrate``) ------------------------------------
+
+    def model_ids(self, after: str | None = None, limit: int = 500) -> list[str]:
+        """Ids of every version and of every version that events speak of (deleted ones too),
+        ascending, only those greater than ``after``, at most ``limit``: keyset pages."""
+
+    def export_record(self, model_id: str) -> ModelRecord:
+        """The version with this id (None if it is gone) and all its events, oldest first."""
+
+    def import_record(self, record: ModelRecord) -> bool:
+        """Write a record read from another store exactly as it is: the version keeps its id,
+        name, number, parent, status, times, download count and file metadata; the events keep
+        their kinds, actors, times and data (not their store-specific ``id``). Atomic. False,
+        writing nothing, if this store already holds the version or any event of this model id
+        (so a copy can be re-run after an interruption); :class:`Conflict` if another version
+        already has the record's name and number. Blobs are not touched."""
+
+    def all_aliases(self) -> list[Alias]:
+        """Every alias of every name, by name then alias."""
+
+    def import_alias(self, alias: Alias) -> bool:
+        """Set an alias exactly as it is (its time and actor), without appending an event (its
+        history comes with the events). False, changing nothing, if the name already has that
+        alias; :class:`NotFound` if its version does not exist here."""
 
     def summary(self) -> dict[str, int]:
         """``total_models``, ``active_models``, ``stored_bytes`` (distinct blobs), by aggregate query."""

@@ -100,3 +100,8 @@ def remove_for_version(connection: Connection, model_id: str, name: str, actor: 
     """Before a version is deleted: remove the aliases that point at it, each recorded."""
     for row in connection.execute(select(aliases.c.alias).where(aliases.c.model_id == model_id)).all():
         move(connection, name, row.alias, None, ANY, actor, at)
+
+
+def all_aliases(connection: Connection) -> list[Alias]:
+    """Every alias of every name, by name then alias."""
+    return [_to_alias(row) for row in connection.execute(_ALIAS_ROWS.order_by(aliases.c.name, aliases.c.alias))]

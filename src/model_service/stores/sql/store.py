@@ -23,12 +23,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from ...domain.errors import Conflict, NotFound, Unavailable
 from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
 from ...domain.naming import accuracy_of
-from ...domain.ports import ANY, LATEST, Health, Page, PendingBlob
+from ...domain.ports import ANY, LATEST, Health, ModelRecord, Page, PendingBlob
 from ...domain.query import SearchQuery
 from ...domain.versions import Version, following
 from . import aliases as alias_rows
 from . import migrate as migrations
-from . import stats
+from . import stats, transfer
 from .engine import make_engine
 from .rows import append_event, file_columns, to_event, to_model, version_of
 from .schema import events, models
@@ -370,6 +370,33 @@ class SqlMetadataStore:
         with self._read() as connection:
             rows = connection.execute(query).mappings().all()
         return [to_event(row) for row in rows]
+
+    # ---- moving between stores ----------------------------------------------------------------
+
+    def model_ids(self, after: str | None = None, limit: int = 500) -> list[str]:
+        with self._read() as connection:
+            return transfer.model_ids(connection, after, limit)
+
+    def export_record(self, model_id: str) -> ModelRecord:
+        with self._read(snapshot=True) as connection:
+            return transfer.export_record(connection, model_id)
+
+    def import_record(self, record: ModelRecord) -> bool:
+        try:
+            return self._transact(lambda connection: transfer.import_record(connection, record))
+        except IntegrityError as exc:  # the same version written concurrently (PostgreSQL)
+            raise Conflict(f"Model {record.model_id} clashes with a version written meanwhile",
+                           code="version_exists", details={"model_id": record.model_id}) from exc
+
+    def all_aliases(self) -> list[Alias]:
+        with self._read() as connection:
+            return alias_rows.all_aliases(connection)
+
+    def import_alias(self, alias: Alias) -> bool:
+        try:
+            return self._transact(lambda connection: transfer.import_alias(connection, alias))
+        except IntegrityError:  # set concurrently (PostgreSQL): it is there, as the contract wants
+            return False
 
     def summary(self) -> dict[str, int]:
         with self._read(snapshot=True) as connection:
