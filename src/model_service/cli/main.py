@@ -134,3 +134,8 @@ def _redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url
+
+
+from .migrate import migrate  # noqa: E402  (it uses the helpers above)
+
+main.add_command(migrate)

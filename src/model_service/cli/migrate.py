@@ -1,0 +1,85 @@
+"""``model-service migrate``: copy the whole registry from one pair of stores to another."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+
+import click
+
+from .main import _redact, _settings
+
+
+@click.command("migrate")
+@click.option("--from", "source", metavar="DB_URL[,BLOB_URL]",
+              help="Where to copy from; default the service's own DATABASE_URL and BLOB_STORE_URL.")
+@click.option("--to", "target", required=True, metavar="DB_URL[,BLOB_URL]",
+              help="Where to copy to; without BLOB_URL the files stay where they are (only checked).")
+def migrate(source: str | None, target: str) -> None:
+    """Copy every model version, event, alias and file to other stores.
+
+    Files are hashed on arrival and kept only if they match their sha256. Safe to run again:
+    what is already there is skipped, so after an interruption the same command completes the
+    copy. The target's schema is created or upgraded first. Exit status 1 if anything could
+    not be copied (each listed in the summary).
+
+    \b
+    Example, from the embedded default to PostgreSQL and S3:
+      model-service migrate --to postgresql://reg@db/registry,s3://models-bucket/registry
+    """
+    settings = _settings()
+    from ..domain.errors import RegistryError
+    from ..domain.transfer import Stores, copy_registry
+    from ..stores import build_blob_store, build_metadata_store, scheme_of
+
+    source_db, source_blobs = _split(source) if source else (settings.resolved_database_url,
+                                                              settings.resolved_blob_store_url)
+    target_db, target_blobs = _split(target)
+    source_blobs = source_blobs or settings.resolved_blob_store_url
+    same_blobs = target_blobs is None or target_blobs == source_blobs
+    target_blobs = target_blobs or source_blobs
+    if target_db == source_db:
+        raise click.ClickException("--from and --to name the same metadata database")
+
+    def options_for(db_url: str):
+        options = settings.backend_options()
+        if scheme_of(db_url) in ("mongodb", "mongodb+srv"):  # gridfs:// lives beside that side's MongoDB
+            options = replace(options, mongodb_url=db_url)
+        return options
+
+    opened = []
+    try:
+        sides = []
+        for db_url, blob_url, migrate_schema in ((source_db, source_blobs, False), (target_db, target_blobs, True)):
+            options = options_for(db_url)
+            metadata = build_metadata_store(db_url, options)
+            opened.append(metadata)
+            metadata.prepare(migrate=migrate_schema)
+            blobs = build_blob_store(blob_url, options)
+            opened.append(blobs)
+            sides.append(Stores(metadata, blobs))
+        click.echo(f"copying {_redact(source_db)} + {_redact(source_blobs)}\n"
+                   f"     to {_redact(target_db)} + {_redact(target_blobs)}"
+                   + (" (files stay where they are)" if same_blobs else ""), err=True)
+        summary = copy_registry(sides[0], sides[1], same_blobs=same_blobs, progress=_progress)
+    except RegistryError as exc:
+        raise click.ClickException(f"{exc.message} (run the same command again to resume)") from None
+    finally:
+        for store in reversed(opened):
+            store.close()
+    click.echo("\n".join(summary.lines()))
+    if not summary.ok:
+        sys.exit(1)
+
+
+def _split(value: str) -> tuple[str, str | None]:
+    db_url, _, blob_url = value.partition(",")
+    if not db_url.strip():
+        raise click.BadParameter(f"'{value}': expected DB_URL[,BLOB_URL]")
+    return db_url.strip(), blob_url.strip() or None
+
+
+def _progress(summary) -> None:
+    click.echo(f"  {summary.records_copied + summary.records_present} records, "
+               f"{summary.blobs_copied} files copied, {len(summary.failures)} failures, "
+               f"{summary.seconds:.0f} s", err=True)
