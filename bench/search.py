@@ -54,8 +54,9 @@ PREFIXES = ["fraud_detector", "churn_model", "sentiment", "ranker", "forecast", 
 NAMES = 2000
 
 
-def load(data_dir: Path, count: int, seed: int = 7) -> list[str]:
-    """``count`` versions into DATA_DIR's registry (migrated first); returns their ids."""
+def load(database_url: str, count: int, seed: int = 7) -> list[str]:
+    """``count`` versions into the registry at ``database_url`` (SQLite or PostgreSQL, migrated
+    first), through the store's own schema and triggers; returns their ids."""
     from sqlalchemy import insert
 
     from model_service.domain.ids import new_id
@@ -64,7 +65,7 @@ def load(data_dir: Path, count: int, seed: int = 7) -> list[str]:
     from model_service.stores.sql.store import SqlMetadataStore
 
     rng = random.Random(seed)
-    store = SqlMetadataStore.from_url(f"sqlite:///{data_dir / 'registry.db'}")
+    store = SqlMetadataStore.from_url(database_url)
     store.prepare(migrate=True)
     now = datetime.now(UTC)
     ids: list[str] = []
@@ -116,6 +117,36 @@ def load(data_dir: Path, count: int, seed: int = 7) -> list[str]:
     return ids
 
 
+def workload(rng: random.Random) -> tuple[list, list]:
+    """The searches (label, request) and the statistics requests, with literals drawn from ``rng``."""
+
+    def search(params):
+        return lambda client: client.get("/api/v1/models/search", params=params())
+
+    cases = [
+        ("search: issue example, sorted by metric", search(lambda: {
+            "filter": f"metrics.f1_score >= {rng.uniform(0.85, 0.97):.3f} AND "
+                      f"(algorithm = '{rng.choice(ALGORITHMS)}' OR tags = 'production')",
+            "sort": "-metrics.f1_score", "limit": 20})),
+        ("search: name LIKE + tag (MLflow ref.)", search(lambda: {
+            "filter": f"name LIKE '{rng.choice(PREFIXES)}%' AND tags = 'production'", "sort": "-created_at"})),
+        ("search: seed params, page 3, by accuracy", search(lambda: {
+            "algorithm": rng.choice(ALGORITHMS), "tags": "production,staging",
+            "min_accuracy": f"{rng.uniform(0.8, 0.95):.2f}", "sort": "-accuracy", "page": 3, "limit": 20})),
+        ("search: text q, sorted by name", search(lambda: {
+            "q": f"{rng.choice(PREFIXES)}_{rng.randrange(NAMES):04d}", "sort": "name"})),
+        ("search: nested hyperparameters", search(lambda: {
+            "filter": f"hyperparameters.max_depth >= {rng.randrange(8, 15)} AND "
+                      f"hyperparameters.optimizer.name = '{rng.choice(['adam', 'sgd'])}'",
+            "sort": "-metrics.auc"})),
+    ]
+    statistics_cases = [
+        ("/api/v1/models/statistics", lambda client: client.get("/api/v1/models/statistics")),
+        ("/api/v1/statistics", lambda client: client.get("/api/v1/statistics")),
+    ]
+    return cases, statistics_cases
+
+
 def measure(client, runs: int, make_request) -> list[float]:
     """Latencies in ms of ``runs`` requests (after 5 unmeasured ones); every answer must be 200."""
     for _ in range(5):
@@ -144,34 +175,11 @@ def main() -> int:
     print_environment({"versions": args.versions, "runs": args.runs})
     rng = random.Random(11)
 
-    def search(params):
-        return lambda client: client.get("/api/v1/models/search", params=params())
-
-    cases = [
-        ("search: issue example, sorted by metric", search(lambda: {
-            "filter": f"metrics.f1_score >= {rng.uniform(0.85, 0.97):.3f} AND "
-                      f"(algorithm = '{rng.choice(ALGORITHMS)}' OR tags = 'production')",
-            "sort": "-metrics.f1_score", "limit": 20})),
-        ("search: name LIKE + tag (MLflow ref.)", search(lambda: {
-            "filter": f"name LIKE '{rng.choice(PREFIXES)}%' AND tags = 'production'", "sort": "-created_at"})),
-        ("search: seed params, page 3, by accuracy", search(lambda: {
-            "algorithm": rng.choice(ALGORITHMS), "tags": "production,staging",
-            "min_accuracy": f"{rng.uniform(0.8, 0.95):.2f}", "sort": "-accuracy", "page": 3, "limit": 20})),
-        ("search: text q, sorted by name", search(lambda: {
-            "q": f"{rng.choice(PREFIXES)}_{rng.randrange(NAMES):04d}", "sort": "name"})),
-        ("search: nested hyperparameters", search(lambda: {
-            "filter": f"hyperparameters.max_depth >= {rng.randrange(8, 15)} AND "
-                      f"hyperparameters.optimizer.name = '{rng.choice(['adam', 'sgd'])}'",
-            "sort": "-metrics.auc"})),
-    ]
-    statistics_cases = [
-        ("/api/v1/models/statistics", lambda client: client.get("/api/v1/models/statistics")),
-        ("/api/v1/statistics", lambda client: client.get("/api/v1/statistics")),
-    ]
+    cases, statistics_cases = workload(rng)
 
     with temp_dir("tf-bench-search-") as work:
         service = Service(work)
-        ids = load(service.data_dir, args.versions)
+        ids = load(f"sqlite:///{service.data_dir / 'registry.db'}", args.versions)
         with service, http_client(service.url, timeout=60) as client:
             lookup = measure(client, args.runs, lambda c: c.get(f"/api/v1/models/{rng.choice(ids)}"))
             base_p50, base_p99 = stats.median(lookup), p99(lookup)

@@ -11,7 +11,13 @@ import pytest
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
 # The backends' store factories (tests/backends), for the contract suites and backend tests.
-pytest_plugins = ["tests.backends.embedded"]
+pytest_plugins = [
+    "tests.backends.embedded",
+    "tests.backends.postgres",
+    "tests.backends.s3",
+    "tests.backends.gridfs",
+    "tests.backends.mongo",
+]
 
 from fastapi.testclient import TestClient  # noqa: E402
 

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list,
                                                          description="Comma-separated origins allowed by CORS")
     auto_migrate: bool | None = Field(None, description="Upgrade the schema at start-up; default on for SQLite only")
+    database_pool_size: int = Field(10, ge=1, le=500, description="PostgreSQL connections each server process keeps "
+                                                                   "open (as many again under load)")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite durability: FULL syncs every commit, NORMAL only at checkpoints")
     workers: int = Field(1, ge=1, le=64, description="Server processes sharing the port")
@@ -101,7 +103,7 @@ class Settings(BaseSettings):
 
         return BackendOptions(mongodb_url=self.mongodb_url, mongodb_db=self.mongodb_db,
                               gridfs_bucket=self.gridfs_bucket, s3_endpoint_url=self.s3_endpoint_url,
-                              sqlite_synchronous=self.sqlite_synchronous)
+                              sqlite_synchronous=self.sqlite_synchronous, sql_pool_size=self.database_pool_size)
 
     @property
     def is_sqlite(self) -> bool:

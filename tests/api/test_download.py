@@ -137,6 +137,16 @@ def test_a_model_without_a_file_is_404_file_not_found(client, register):
     assert (head.status_code, head.content) == (404, b"")
 
 
+def test_a_file_lost_by_the_blob_store_is_an_error_not_a_cut_short_200(client, stored, data_dir):
+    """The blob is opened before the status line is sent, so the store's error is the answer."""
+    for blob in (data_dir / "blobs" / "sha256").rglob(stored["file_metadata"]["checksum"].removeprefix("sha256:")):
+        blob.unlink()
+
+    body = assert_error(download(client, stored["id"]), 404, "blob_missing")
+    assert download_count(client, stored["id"]) == 0
+    assert body["details"]["sha256"] == stored["file_metadata"]["checksum"].removeprefix("sha256:")
+
+
 def test_an_unknown_or_malformed_id(client):
     assert_error(download(client, UNKNOWN_ID), 404, "model_not_found")
     assert_error(download(client, "xyz"), 400, "invalid_id")

@@ -13,8 +13,8 @@ import pytest
 
 from model_service.domain.ports import BlobStore, MetadataStore
 
-METADATA_BACKENDS = ["sqlite"]
-BLOB_BACKENDS = ["local"]
+METADATA_BACKENDS = ["sqlite", "postgresql", "mongomock", "mongodb"]
+BLOB_BACKENDS = ["local", "s3", "gridfs", "mongodb_gridfs"]
 
 
 @pytest.fixture(params=METADATA_BACKENDS)
@@ -28,9 +28,18 @@ def metadata_factory(request):
         made.append(store)
         return store
 
+    factory.schema_versions = getattr(make, "schema_versions", True)
     yield factory
     for store in made:
         store.close()
+
+
+@pytest.fixture
+def schema_versions(metadata_factory) -> bool:
+    """Whether the backend keeps schema versions that must be current before it serves (SQL:
+    ``model-service db upgrade``), or creates what it needs at every start (MongoDB: indexes). A
+    backend without them says so on its factory: ``make.schema_versions = False``."""
+    return metadata_factory.schema_versions
 
 
 @pytest.fixture

@@ -48,7 +48,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from ..server.app import build_registry
 
     try:  # check stores and schema once, in this process, before any worker starts
-        build_registry(settings).metadata.close()
+        checked = build_registry(settings)
+        checked.metadata.close()
+        checked.blobs.close()
     except RegistryError as exc:
         raise click.ClickException(exc.message) from None
     log.info("Metadata: %s", _redact(settings.resolved_database_url))

@@ -20,13 +20,15 @@ from urllib.parse import quote
 
 import anyio
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..domain.errors import RangeNotSatisfiable
+from ..domain.errors import RangeNotSatisfiable, RegistryError
 from ..domain.formats import extension_for
 from ..domain.models import ModelVersion
 from ..domain.ports import BlobReader
+from .errors import error_response, status_for
 from .metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -141,11 +143,27 @@ class BlobResponse(Response):
         return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self._headers()})
         if self.status == 304 or scope["method"] == "HEAD":
+            await send({"type": "http.response.start", "status": self.status, "headers": self._headers()})
             await send({"type": "http.response.body", "body": b""})
             return
         start, end = self.range or (0, self.file.size_bytes - 1)
+        # Opened before the status line goes out, so that a store that cannot serve the blob
+        # (unreachable, blob missing) answers with its error rather than a 200 cut short.
+        try:
+            reader = await anyio.to_thread.run_sync(self.open_reader, start)
+        except RegistryError as exc:
+            await _error_response(scope, exc)(scope, receive, send)
+            return
+        try:
+            await self._send_file(scope, receive, send, reader, start, end)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(reader.close)
+
+    async def _send_file(self, scope: Scope, receive: Receive, send: Send, reader: BlobReader, start: int,
+                         end: int) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self._headers()})
         self.sent_all = False
         self.sent_bytes = 0
         metrics = _metrics(scope)
@@ -155,7 +173,7 @@ class BlobResponse(Response):
             async with anyio.create_task_group() as group:
 
                 async def stream() -> None:
-                    await self._stream(send, start, end)
+                    await self._stream(send, reader, start, end)
                     group.cancel_scope.cancel()
 
                 group.start_soon(stream)
@@ -178,22 +196,26 @@ class BlobResponse(Response):
             except Exception:  # the client has its bytes; a failed count must not turn into an error
                 log.exception("Could not record the download of %s", self.model.id)
 
-    async def _stream(self, send: Send, start: int, end: int) -> None:
+    async def _stream(self, send: Send, reader: BlobReader, start: int, end: int) -> None:
         remaining = end - start + 1
-        reader = await anyio.to_thread.run_sync(self.open_reader, start)
-        try:
-            if remaining == 0:
-                await send({"type": "http.response.body", "body": b""})
-            while remaining > 0:
-                chunk = await anyio.to_thread.run_sync(reader.read, min(self.chunk_size, remaining))
-                if not chunk:
-                    raise RuntimeError(f"Blob {self.file.sha256} ended {remaining} bytes early")
-                remaining -= len(chunk)
-                await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
-                self.sent_bytes += len(chunk)
-            self.sent_all = True
-        finally:
-            await anyio.to_thread.run_sync(reader.close)
+        if remaining == 0:
+            await send({"type": "http.response.body", "body": b""})
+        while remaining > 0:
+            chunk = await anyio.to_thread.run_sync(reader.read, min(self.chunk_size, remaining))
+            if not chunk:
+                raise RuntimeError(f"Blob {self.file.sha256} ended {remaining} bytes early")
+            remaining -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+            self.sent_bytes += len(chunk)
+        self.sent_all = True
+
+
+def _error_response(scope: Scope, exc: RegistryError) -> Response:
+    """The error as every other endpoint renders it (server/errors.py)."""
+    status = status_for(exc)
+    if status >= 500:
+        log.warning("%s: %s", exc.code, exc.message)
+    return error_response(Request(scope), status, exc.message, exc.code, exc.details)
 
 
 def _metrics(scope: Scope) -> ServiceMetrics | None:

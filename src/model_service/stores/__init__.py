@@ -28,6 +28,7 @@ class BackendOptions:
     gridfs_bucket: str = "models"
     s3_endpoint_url: str | None = None
     sqlite_synchronous: str = "FULL"
+    sql_pool_size: int = 10  # PostgreSQL connections per process (as many again under load)
 
 
 def scheme_of(url: str) -> str:
@@ -44,7 +45,8 @@ def build_metadata_store(url: str, options: BackendOptions | None = None) -> Met
     if scheme in ("sqlite", "postgresql", "postgres"):
         from .sql.store import SqlMetadataStore
 
-        return SqlMetadataStore.from_url(url, sqlite_synchronous=options.sqlite_synchronous)
+        return SqlMetadataStore.from_url(url, sqlite_synchronous=options.sqlite_synchronous,
+                                         pool_size=options.sql_pool_size)
     if scheme in MONGODB_SCHEMES:
         from .mongo.metadata import MongoMetadataStore
 

@@ -3,6 +3,11 @@
 SQLite runs in WAL mode with a busy timeout, and with pysqlite's own transaction handling
 switched off so that write transactions can start with ``BEGIN IMMEDIATE``: the database-wide
 write lock is taken up front, so two writers queue instead of failing to upgrade a read lock.
+
+PostgreSQL goes through psycopg 3 with a pool per process: ``pool_size`` connections kept open
+and as many again opened under load (waiting up to ``POOL_TIMEOUT_S`` for one beyond that), each
+checked before use (a restarted server or a dropped idle connection costs one retry, not an
+error) and replaced after ``POOL_RECYCLE_S``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 40
+POSTGRESQL_POOL_SIZE = 10
+POOL_TIMEOUT_S = 30
+POOL_RECYCLE_S = 1800
+# libpq settings a URL's own query string overrides.
+POSTGRESQL_CONNECT_ARGS = {"application_name": "model-service", "connect_timeout": 10}
 
 
 def normalize_url(url: str) -> str:
@@ -26,13 +36,16 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_mmap_size: int = 256 << 20,
-                pool_size: int = 8) -> Engine:
+                pool_size: int = POSTGRESQL_POOL_SIZE, pool_timeout: float = POOL_TIMEOUT_S) -> Engine:
     """An engine for ``url``. For SQLite the pool holds one connection per server worker thread
-    (40, anyio's default), so connections and their PRAGMAs are made once, not per request."""
+    (40, anyio's default), so connections and their PRAGMAs are made once, not per request;
+    ``pool_size`` and ``pool_timeout`` are a server database's."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        connect_args = {key: value for key, value in POSTGRESQL_CONNECT_ARGS.items() if key not in parsed.query}
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=pool_timeout,
+                             pool_recycle=POOL_RECYCLE_S, pool_pre_ping=True, connect_args=connect_args)
 
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from . import trigram
+
 SCRIPT_LOCATION = "model_service.stores.sql:migrations"
 
 
@@ -33,4 +35,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(_config(connection), revision)
+        if connection.dialect.name == "postgresql" and before == head_revision():
+            # already current: the text index 0003 had to leave out, if pg_trgm has been installed since
+            trigram.ensure_index(connection)

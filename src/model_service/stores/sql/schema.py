@@ -21,7 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData(
     naming_convention={
@@ -52,7 +52,22 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+# Documents (hyperparameters, metrics, …) are kept as written: ``json`` on PostgreSQL, not
+# ``jsonb``, which would reorder their keys and respell their numbers (1e20 read back as an
+# integer). Nothing queries them in place: the search tables below are what filters read.
+JSONDoc = JSON()
+
+
+def Str(length: int | None = None) -> TypeEngine:  # noqa: N802 - a type, named like one
+    """Text that compares and sorts by code point on every backend, as SQLite does: on
+    PostgreSQL the column's collation is ``"C"``, whatever the database's locale, so ``ORDER BY
+    name`` and ``name < 'm'`` give the same answer everywhere and ``LIKE 'prefix%'`` can use the
+    column's index. ``ILIKE`` then folds ASCII letters only, as on SQLite."""
+    if length is None:
+        return Text().with_variant(Text(collation="C"), "postgresql")
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 EventId = RowId
@@ -63,25 +78,25 @@ models = Table(
     "models",
     metadata,
     Column("seq", RowId, primary_key=True, autoincrement=True),
-    Column("id", String(24), nullable=False, unique=True),
-    Column("name", String(128), nullable=False),
+    Column("id", Str(24), nullable=False, unique=True),
+    Column("name", Str(128), nullable=False),
     Column("version_major", Integer, nullable=False),
     Column("version_minor", Integer, nullable=False),
-    Column("algorithm", String(128), nullable=False),
+    Column("algorithm", Str(128), nullable=False),
     Column("hyperparameters", JSONDoc, nullable=False),
     Column("metrics", JSONDoc, nullable=False),
     Column("dataset_info", JSONDoc, nullable=False),
     Column("tags", JSONDoc, nullable=False),
-    Column("description", Text, nullable=False),
-    Column("created_by", String(256), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("parent_model_id", String(24), nullable=True),
-    Column("format", String(32), nullable=True),
-    Column("file_sha256", String(64), nullable=True),
+    Column("description", Str(), nullable=False),
+    Column("created_by", Str(256), nullable=False),
+    Column("status", Str(16), nullable=False),
+    Column("parent_model_id", Str(24), nullable=True),
+    Column("format", Str(32), nullable=True),
+    Column("file_sha256", Str(64), nullable=True),
     Column("file_size", BigInteger, nullable=True),
-    Column("file_format", String(32), nullable=True),
-    Column("file_name", String(512), nullable=True),
-    Column("file_content_type", String(256), nullable=True),
+    Column("file_format", Str(32), nullable=True),
+    Column("file_name", Str(512), nullable=True),
+    Column("file_content_type", Str(256), nullable=True),
     Column("file_uploaded_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -108,7 +123,7 @@ model_metrics = Table(
     "model_metrics",
     metadata,
     Column("seq", RowId, ForeignKey("models.seq", ondelete="CASCADE"), primary_key=True),
-    Column("key", String(128), primary_key=True),
+    Column("key", Str(128), primary_key=True),
     Column("value", Float, nullable=False),
     Index(None, "key", "value"),
     sqlite_with_rowid=False,
@@ -118,10 +133,10 @@ model_params = Table(
     "model_params",
     metadata,
     Column("seq", RowId, ForeignKey("models.seq", ondelete="CASCADE"), primary_key=True),
-    Column("key", String(256), primary_key=True),
-    Column("kind", String(8), nullable=False),  # number | bool | string | array | null
+    Column("key", Str(256), primary_key=True),
+    Column("kind", Str(8), nullable=False),  # number | bool | string | array | null
     Column("num", Float, nullable=True),  # numbers, and booleans as 1/0
-    Column("text", String(512), nullable=True),  # strings (up to 512 characters) and arrays as JSON
+    Column("text", Str(512), nullable=True),  # strings (up to 512 characters) and arrays as JSON
     Index(None, "key", "kind", "num"),
     Index(None, "key", "kind", "text"),
     sqlite_with_rowid=False,
@@ -131,14 +146,16 @@ model_tags = Table(
     "model_tags",
     metadata,
     Column("seq", RowId, ForeignKey("models.seq", ondelete="CASCADE"), primary_key=True),
-    Column("tag", String(64), primary_key=True),
+    Column("tag", Str(64), primary_key=True),
     Index(None, "tag"),
     sqlite_with_rowid=False,
 )
 
 # The text the seed's ``q`` searches (name, algorithm, description, tags), one row per version,
 # kept by triggers; SQLite indexes it with an FTS5 trigram table (``models_fts``, created by the
-# migration) so that substring search needs no table scan.
+# migration) so that substring search needs no table scan, PostgreSQL with a pg_trgm GIN index
+# where the extension can be had (migration 0003). Its collation is the database's own, so that
+# ``ILIKE`` folds the case of every letter, not only ASCII ones.
 search_text = Table(
     "search_text",
     metadata,
@@ -149,11 +166,11 @@ search_text = Table(
 aliases = Table(
     "aliases",
     metadata,
-    Column("name", String(128), primary_key=True),
-    Column("alias", String(64), primary_key=True),
-    Column("model_id", String(24), ForeignKey("models.id"), nullable=False),
+    Column("name", Str(128), primary_key=True),
+    Column("alias", Str(64), primary_key=True),
+    Column("model_id", Str(24), ForeignKey("models.id"), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Column("updated_by", String(256), nullable=False),
+    Column("updated_by", Str(256), nullable=False),
     Index(None, "model_id"),
 )
 
@@ -161,10 +178,10 @@ events = Table(
     "events",
     metadata,
     Column("id", EventId, primary_key=True, autoincrement=True),
-    Column("model_id", String(24), nullable=False),
-    Column("model_name", String(128), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("actor", String(256), nullable=False),
+    Column("model_id", Str(24), nullable=False),
+    Column("model_name", Str(128), nullable=False),
+    Column("kind", Str(32), nullable=False),
+    Column("actor", Str(256), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("data", JSONDoc, nullable=False),
     Index(None, "model_id", "id"),

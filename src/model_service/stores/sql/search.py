@@ -163,7 +163,7 @@ def _is_column(node: Node) -> bool:
 
 
 def _combine(operation: Any, sets: list[Select]) -> Select:
-    """One set from several (INTERSECT or UNION); each operand wrapped so compounds can nest."""
+    """One set from several (a UNION); each operand wrapped so compounds can nest."""
     if len(sets) == 1:
         return sets[0]
     return select(operation(*(_operand(s) for s in sets)).subquery().c.seq)

@@ -1,13 +1,15 @@
 """``MetadataStore`` on SQLAlchemy Core: SQLite and PostgreSQL through one code path.
 
 Concurrency: every write runs in one transaction. On SQLite it starts with ``BEGIN IMMEDIATE``
-(one writer at a time, database-wide); on PostgreSQL, version numbers rely on the unique
-``(name, major, minor)`` constraint plus retry, and blob references are serialised per sha256
-with a transaction-scoped advisory lock.
+(one writer at a time, database-wide). On PostgreSQL (READ COMMITTED) registrations of one name
+are serialised by a transaction-scoped advisory lock on the name, with the unique
+``(name, major, minor)`` constraint plus retry behind it; blob references are serialised per
+sha256 with another advisory lock; a deletion locks its version's row first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -18,9 +20,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, case, func, insert, select, text, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ...domain.errors import Conflict, NotFound, Unavailable
+from ...domain.errors import Conflict, Invalid, NotFound, Unavailable
 from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
 from ...domain.naming import accuracy_of
 from ...domain.ports import ANY, LATEST, Health, ModelRecord, Page, PendingBlob
@@ -40,6 +50,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 VERSION_ATTEMPTS = 50
+NAME_LOCK_CLASS = 0x4D53_0001  # the advisory locks (class, key) of names; blobs use single 64-bit keys
 
 # Statements on the hot paths, built once (SQLAlchemy then reuses their compiled form).
 _BY_ID = select(models).where(models.c.id == bindparam("model_id"))
@@ -59,10 +70,20 @@ _LATEST_ROW = (
 
 
 def _unavailable(exc: SQLAlchemyError) -> Unavailable:
+    if isinstance(exc, PoolTimeout):
+        return Unavailable("The metadata database has no free connection: every one in this process's pool is "
+                           "busy (DATABASE_POOL_SIZE)", code="database_busy")
     message = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
     if "disk is full" in message or "No space left" in message:
         return Unavailable("The metadata database is out of space", code="storage_full")
     return Unavailable(f"The metadata database failed: {message}", code="database_error")
+
+
+def _unstorable(exc: DataError) -> Invalid:
+    """A value the database cannot hold (PostgreSQL: a NUL character in text), refused as the
+    client's to fix rather than reported as an outage."""
+    message = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+    return Invalid(f"The metadata database cannot store this value: {message}", code="unstorable_value")
 
 
 class SqlMetadataStore:
@@ -74,25 +95,37 @@ class SqlMetadataStore:
 
     @classmethod
     def from_url(cls, url: str, **engine_options: Any) -> SqlMetadataStore:
-        return cls(make_engine(url, **engine_options))
+        """A store on ``url``; :class:`Invalid` (``invalid_setting``) for a URL no installed driver takes."""
+        try:
+            return cls(make_engine(url, **engine_options))
+        except (ArgumentError, ImportError) as exc:
+            raise Invalid(f"Cannot use the database URL {url.split('://', 1)[0]}://…: {exc}",
+                          code="invalid_setting", details={"setting": "DATABASE_URL"}) from exc
 
     # ---- plumbing --------------------------------------------------------------------------
 
     @contextmanager
     def _read(self, *, snapshot: bool = False) -> Iterator[Connection]:
-        """A connection for reading; ``snapshot`` puts several statements in one transaction
-        (single statements are atomic by themselves and skip BEGIN/ROLLBACK on SQLite)."""
+        """A connection for reading; ``snapshot`` reads several statements from one snapshot of
+        the database: one transaction (SQLite's are snapshots), REPEATABLE READ on PostgreSQL,
+        whose default gives each statement a snapshot of its own. A single statement is atomic
+        by itself (and skips BEGIN/ROLLBACK on SQLite)."""
         try:
             with self.engine.connect() as connection:
                 if not snapshot:
                     connection.execution_options(sqlite_begin=None)
+                elif self.dialect == "postgresql":
+                    connection.execution_options(isolation_level="REPEATABLE READ")
                 yield connection
-        except (OperationalError, DBAPIError) as exc:
+        except DataError as exc:
+            raise _unstorable(exc) from exc
+        except (OperationalError, DBAPIError, PoolTimeout) as exc:
             raise _unavailable(exc) from exc
 
     def _transact(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction. IntegrityError passes through (for the
-        version-number retry); other database failures become :class:`Unavailable`.
+        version-number retry); a value the database cannot hold becomes :class:`Invalid`, other
+        database failures :class:`Unavailable`.
 
         SQLite: on the database's single writer thread, group-committed (``writer.py``).
         """
@@ -103,7 +136,9 @@ class SqlMetadataStore:
                 return work(connection)
         except IntegrityError:
             raise
-        except (OperationalError, DBAPIError) as exc:
+        except DataError as exc:
+            raise _unstorable(exc) from exc
+        except (OperationalError, DBAPIError, PoolTimeout) as exc:
             raise _unavailable(exc) from exc
 
     def _lock_blob(self, connection: Connection, sha256: str) -> None:
@@ -112,6 +147,16 @@ class SqlMetadataStore:
             key = int.from_bytes(bytes.fromhex(sha256[:16]), "big", signed=True)
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
         # SQLite: BEGIN IMMEDIATE already holds the database-wide write lock.
+
+    def _lock_name(self, connection: Connection, name: str) -> None:
+        """Serialise the registrations of one name until this transaction ends: each then reads
+        the latest version after the previous one committed (READ COMMITTED reads afresh per
+        statement), so a number is never computed from a stale latest — not even a major bump
+        racing a minor one, which the unique constraint alone would let through."""
+        if self.dialect == "postgresql":
+            key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big", signed=True)
+            connection.execute(text("SELECT pg_advisory_xact_lock(CAST(:class_ AS integer), CAST(:key AS integer))"),
+                               {"class_": NAME_LOCK_CLASS, "key": key})
 
     # ---- MetadataStore ---------------------------------------------------------------------
 
@@ -144,6 +189,7 @@ class SqlMetadataStore:
         raise AssertionError("unreachable")
 
     def _insert_version(self, connection: Connection, draft: Draft, blob: PendingBlob | None) -> ModelVersion:
+        self._lock_name(connection, draft.name)
         latest = connection.execute(_LATEST_OF_NAME, {"name": draft.name}).first()
         version = following(None if latest is None else Version(latest[1], latest[2]), breaking=draft.breaking)
         parent = (latest[0] if latest else None) if draft.parent_model_id == LATEST else draft.parent_model_id
@@ -333,7 +379,9 @@ class SqlMetadataStore:
 
     def _delete(self, connection: Connection, model_id: str, release_blob: Callable[[str], None], actor: str,
                 at: datetime) -> ModelVersion:
-        current = connection.execute(select(models.c.name).where(models.c.id == model_id)).first()
+        # The row lock orders this deletion with alias moves to the version (their foreign key
+        # check) on PostgreSQL: a move committed first is seen and undone below, a later one fails.
+        current = connection.execute(select(models.c.name).where(models.c.id == model_id).with_for_update()).first()
         if current is None:
             raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
         alias_rows.remove_for_version(connection, model_id, current.name, actor, at)
@@ -382,11 +430,14 @@ class SqlMetadataStore:
             return transfer.export_record(connection, model_id)
 
     def import_record(self, record: ModelRecord) -> bool:
-        try:
-            return self._transact(lambda connection: transfer.import_record(connection, record))
-        except IntegrityError as exc:  # the same version written concurrently (PostgreSQL)
-            raise Conflict(f"Model {record.model_id} clashes with a version written meanwhile",
-                           code="version_exists", details={"model_id": record.model_id}) from exc
+        for attempt in range(2):
+            try:
+                return self._transact(lambda connection: transfer.import_record(connection, record))
+            except IntegrityError as exc:  # written concurrently (PostgreSQL): look again, once
+                if attempt:
+                    raise Conflict(f"Model {record.model_id} clashes with a version written meanwhile",
+                                   code="version_exists", details={"model_id": record.model_id}) from exc
+        raise AssertionError("unreachable")
 
     def all_aliases(self) -> list[Alias]:
         with self._read() as connection:

@@ -9,8 +9,12 @@ Create Date: 2026-11-28
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
-from model_service.stores.sql.schema import EventId, JSONDoc, RowId, UTCDateTime
+from model_service.stores.sql.schema import EventId, RowId, UTCDateTime
+
+# The documents' type as this revision made them (0003 turns them into json on PostgreSQL).
+JSONDoc = sa.JSON().with_variant(JSONB(), "postgresql")
 
 revision = "0001"
 down_revision = None

@@ -1,0 +1,1 @@
+"""MongoDB backends: model metadata (``metadata``) and model files in GridFS (``gridfs``)."""

@@ -1,0 +1,277 @@
+"""MongoDB documents ↔ domain records: the ``models``, ``events`` and ``aliases`` documents.
+
+A version is one document in ``models``, close to the seed's schema::
+
+    {_id: ObjectId (the model id), name, version: "v1.2", algorithm, hyperparameters, metrics,
+     dataset_info, tags: [...], description, created_by, status, parent_model_id, format,
+     file_metadata: {sha256, checksum, size_bytes, format, filename, content_type, uploaded_at},
+     created_at, updated_at, download_count,
+     # beyond the seed, kept here for filtering, sorting and concurrency control:
+     seq, version_major, version_minor, accuracy, p, pn, pt, search_text, rev}
+
+* ``seq``: insertion order (a counter), the tie-breaker of every sort.
+* ``version_major``/``version_minor``: the number, unique per name (the index that makes
+  version allocation race-free).
+* ``accuracy``: the accuracy-like metric (``naming.accuracy_of``), as in the SQL store.
+* ``p``: hyperparameters flattened to dotted keys (nested objects joined with ``.``, as the
+  filter language names them), values typed as given: numbers, booleans, strings, null; arrays
+  as ``{"array": <JSON text>}``, which no comparison matches but ``IS NOT NULL`` sees.
+  ``pn``/``pt``: each flattened key's sort value, numeric (numbers; booleans as 1/0) or text
+  (strings; arrays as JSON), so hyperparameter sorts order exactly as the SQL store's.
+* ``search_text``: name, algorithm, description and tags in lower case, for the seed's ``q``.
+* ``rev``: bumped by every change of the mutable fields (compare-and-swap for :meth:`update`).
+
+Keys of free-form objects (hyperparameters, metrics, dataset_info, the flattened maps) are
+escaped so that any JSON key is a valid field name on every MongoDB version and addressable in a
+query path: ``%`` → ``%25``, ``.`` → ``%2E``, ``$`` → ``%24``, NUL → ``%00``, the empty key →
+``%``. Ordinary keys (``max_depth``, ``test_accuracy``) are stored as they are. Integers beyond
+64 bits are kept as Decimal128 and read back as ``int``.
+
+BSON times have millisecond precision: every time is truncated to the millisecond before it is
+written, and what a method returns is what was stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.decimal128 import Decimal128
+from bson.errors import InvalidId
+
+from ...domain.errors import Invalid
+from ...domain.models import Alias, Event, EventKind, FileInfo, ModelVersion, Status
+from ...domain.naming import accuracy_of
+from ...domain.versions import Version
+
+_ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
+_SPECIAL = re.compile(r"[%.$\x00]")
+_ESCAPED = re.compile(r"%(25|2E|24|00)")
+_HEX24 = re.compile(r"[0-9a-f]{24}")
+INT64 = (-(1 << 63), (1 << 63) - 1)
+MAX_DECIMAL_DIGITS = 34
+
+
+HIDDEN = ("p", "pn", "pt", "search_text", "outbox", "deleting")
+"""Fields kept for the store's own use, left out of reads."""
+
+
+def read() -> dict[str, int]:
+    """The projection of a read: everything but :data:`HIDDEN` (a new dict each time: a driver
+    or test double may add to the projection it is given)."""
+    return {field: 0 for field in HIDDEN}
+
+
+# ---- keys and JSON values ------------------------------------------------------------------------
+
+def escape_key(key: str) -> str:
+    if key == "":
+        return "%"
+    return _SPECIAL.sub(lambda match: _ESCAPES[match.group()], key) if _SPECIAL.search(key) else key
+
+
+def unescape_key(key: str) -> str:
+    if key == "%":
+        return ""
+    return _ESCAPED.sub(lambda match: chr(int(match.group(1), 16)), key) if "%" in key else key
+
+
+def _number(value: int) -> Any:
+    if INT64[0] <= value <= INT64[1]:
+        return value
+    if len(str(abs(value))) > MAX_DECIMAL_DIGITS:
+        raise Invalid(f"Integer {str(value)[:40]}… has more than {MAX_DECIMAL_DIGITS} digits", code="invalid_number")
+    return Decimal128(str(value))
+
+
+def encode(value: Any) -> Any:
+    """A JSON value as stored: object keys escaped, huge integers as Decimal128."""
+    if isinstance(value, Mapping):
+        return {escape_key(str(key)): encode(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _number(value)
+    return value
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {unescape_key(key): decode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [decode(item) for item in value]
+    if isinstance(value, Decimal128):
+        return int(value.to_decimal())
+    return value
+
+
+# ---- times and ids ---------------------------------------------------------------------------------
+
+def stamp(value: datetime) -> datetime:
+    """A time as BSON stores it: UTC, truncated to the millisecond."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the MongoDB store")
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A time read back (aware or not, depending on the client's ``tz_aware``) as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def object_id(model_id: str) -> ObjectId | None:
+    """The ObjectId of a model id, or None if the string cannot be one (so nothing matches it)."""
+    if not isinstance(model_id, str) or not _HEX24.fullmatch(model_id):
+        return None
+    try:
+        return ObjectId(model_id)
+    except InvalidId:  # pragma: no cover - the pattern already checks
+        return None
+
+
+# ---- hyperparameters, flattened ------------------------------------------------------------------------
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"optimizer": {"lr": 0.1}}`` → ``{"optimizer.lr": 0.1}``; arrays and scalars are leaves."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def param_fields(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``p`` (typed values, for filters), ``pn`` and ``pt`` (sort values) of a version's hyperparameters."""
+    typed: dict[str, Any] = {}
+    numeric: dict[str, Any] = {}
+    text: dict[str, Any] = {}
+    for path, value in flatten(params).items():
+        key = escape_key(path)
+        if isinstance(value, bool):
+            typed[key], numeric[key] = value, 1.0 if value else 0.0
+        elif isinstance(value, (int, float)):
+            typed[key], numeric[key] = encode(value), float(value)
+        elif isinstance(value, str):
+            typed[key] = text[key] = value
+        elif isinstance(value, (list, tuple)):
+            array = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+            typed[key], text[key] = {"array": array}, array
+        else:
+            typed[key] = None
+    return {"p": typed, "pn": numeric, "pt": text}
+
+
+def search_text(name: str, algorithm: str, description: str, tags: tuple[str, ...] | list[str]) -> str:
+    """What ``q`` searches, as the SQL store joins it, in lower case (case-insensitive by construction)."""
+    return f"{name} {algorithm} {description} {' '.join(tags)}".lower()
+
+
+# ---- versions ---------------------------------------------------------------------------------------------
+
+def file_document(file: FileInfo) -> dict[str, Any]:
+    return {
+        "sha256": file.sha256,
+        "checksum": file.checksum,
+        "size_bytes": file.size_bytes,
+        "format": file.format,
+        "filename": file.filename,
+        "content_type": file.content_type,
+        "uploaded_at": stamp(file.uploaded_at),
+    }
+
+
+def model_document(model: ModelVersion, seq: int) -> dict[str, Any]:
+    """The document of a version (new, or imported as it is)."""
+    document: dict[str, Any] = {
+        "_id": ObjectId(model.id),
+        "seq": seq,
+        "name": model.name,
+        "version": str(model.version),
+        "version_major": model.version.major,
+        "version_minor": model.version.minor,
+        "algorithm": model.algorithm,
+        "hyperparameters": encode(model.hyperparameters),
+        "metrics": encode(model.metrics),
+        "dataset_info": encode(model.dataset_info),
+        "tags": list(model.tags),
+        "description": model.description,
+        "created_by": model.created_by,
+        "status": model.status.value,
+        "parent_model_id": model.parent_model_id,
+        "format": model.format,
+        "created_at": stamp(model.created_at),
+        "updated_at": stamp(model.updated_at),
+        "download_count": model.download_count,
+        "accuracy": accuracy_of(model.metrics),
+        "search_text": search_text(model.name, model.algorithm, model.description, model.tags),
+        "rev": 0,
+        **param_fields(model.hyperparameters),
+    }
+    if model.file is not None:
+        document["file_metadata"] = file_document(model.file)
+    return document
+
+
+def to_model(document: Mapping[str, Any]) -> ModelVersion:
+    stored = document.get("file_metadata")
+    file = None
+    if stored:
+        file = FileInfo(sha256=stored["sha256"], size_bytes=int(stored["size_bytes"]), format=stored.get("format"),
+                        filename=stored.get("filename"), content_type=stored.get("content_type"),
+                        uploaded_at=utc(stored["uploaded_at"]))
+    return ModelVersion(
+        id=str(document["_id"]),
+        name=document["name"],
+        version=Version(document["version_major"], document["version_minor"]),
+        algorithm=document["algorithm"],
+        hyperparameters=decode(document["hyperparameters"]),
+        metrics=decode(document["metrics"]),
+        dataset_info=decode(document["dataset_info"]),
+        tags=tuple(document["tags"]),
+        description=document["description"],
+        created_by=document["created_by"],
+        status=Status(document["status"]),
+        parent_model_id=document.get("parent_model_id"),
+        format=document.get("format"),
+        file=file,
+        created_at=utc(document["created_at"]),
+        updated_at=utc(document["updated_at"]),
+        download_count=int(document.get("download_count", 0)),
+    )
+
+
+# ---- events and aliases -------------------------------------------------------------------------------
+
+def event_document(kind: EventKind | str, actor: str, at: datetime, data: Mapping[str, Any] | None = None, *,
+                   model_id: ObjectId | None = None, model_name: str | None = None,
+                   event_id: ObjectId | None = None) -> dict[str, Any]:
+    """An event as stored. Events waiting in a version's outbox leave out ``model_id`` and
+    ``model_name`` (those of the document holding them) until they are published."""
+    document: dict[str, Any] = {"_id": event_id or ObjectId(), "kind": EventKind(kind).value, "actor": actor,
+                                "at": stamp(at), "data": encode(dict(data or {}))}
+    if model_id is not None:
+        document["model_id"] = model_id
+        document["model_name"] = model_name
+    return document
+
+
+def to_event(document: Mapping[str, Any]) -> Event:
+    return Event(model_id=str(document["model_id"]), model_name=document["model_name"],
+                 kind=EventKind(document["kind"]), actor=document["actor"], at=utc(document["at"]),
+                 data=decode(document.get("data") or {}))
+
+
+def to_alias(document: Mapping[str, Any]) -> Alias:
+    return Alias(name=document["name"], alias=document["alias"], model_id=str(document["model_id"]),
+                 version=Version(document["version_major"], document["version_minor"]),
+                 updated_at=utc(document["updated_at"]), updated_by=document["updated_by"])
