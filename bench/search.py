@@ -112,6 +112,7 @@ def load(database_url: str, count: int, seed: int = 7) -> list[str]:
         downloads = [{"model_id": rng.choice(ids), "model_name": "n", "kind": "downloaded", "actor": "load",
                       "at": now - timedelta(days=rng.uniform(0, 30)), "data": {}} for _ in range(count // 2)]
         connection.execute(insert(events), downloads)
+    store.refresh_statistics()
     store.close()
     log(f"loaded {count:,} versions and {count // 2:,} download events in {time.perf_counter() - started:.1f}s")
     return ids

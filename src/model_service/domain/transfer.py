@@ -117,6 +117,7 @@ def copy_registry(source: Stores, target: Stores, *, progress: Callable[[Transfe
                 summary.aliases_present += 1
         except RegistryError as exc:
             summary.failures.append(f"alias {alias.name}@{alias.alias}: {exc.message}")
+    target.metadata.refresh_statistics()
     summary.seconds = time.monotonic() - started
     return summary
 

@@ -271,6 +271,9 @@ class MongoMetadataStore:
         return stats.popular(self.db, limit, since)
 
     @translated
+    def refresh_statistics(self) -> None:
+        """MongoDB picks plans by trying candidate indexes as it runs: nothing to refresh."""
+
     def summary(self) -> dict[str, int]:
         return stats.summary(self.db)
 

@@ -38,7 +38,7 @@ from ...domain.query import SearchQuery
 from ...domain.versions import Version, following
 from . import aliases as alias_rows
 from . import migrate as migrations
-from . import stats, transfer
+from . import schema, stats, transfer
 from .engine import make_engine
 from .rows import append_event, file_columns, to_event, to_model, version_of
 from .schema import events, models
@@ -448,6 +448,13 @@ class SqlMetadataStore:
             return self._transact(lambda connection: transfer.import_alias(connection, alias))
         except IntegrityError:  # set concurrently (PostgreSQL): it is there, as the contract wants
             return False
+
+    def refresh_statistics(self) -> None:
+        # SQLite's plans are fixed by the statements' shapes (see search.py), not by statistics.
+        if self.dialect == "postgresql":
+            with self.engine.connect() as connection:
+                tables = ", ".join(table.name for table in schema.metadata.sorted_tables)
+                connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(f"ANALYZE {tables}")
 
     def summary(self) -> dict[str, int]:
         with self._read(snapshot=True) as connection:
