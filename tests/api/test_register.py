@@ -236,6 +236,40 @@ def test_malformed_json_is_400_invalid_json(client, text):
     assert_error(post_json_text(client, MODELS, text), 400, "invalid_json")
 
 
+HALF_A_PAIR = "\\ud800"  # a JSON escape of a lone surrogate: Python parses it, nothing can encode it
+
+
+@pytest.mark.parametrize("template", [
+    '{"name": "m%s", "algorithm": "svm"}',
+    '{"name": "m", "algorithm": "svm%s"}',
+    '{"name": "m", "algorithm": "svm", "description": "%s"}',
+    '{"name": "m", "algorithm": "svm", "created_by": "%s"}',
+    '{"name": "m", "algorithm": "svm", "hyperparameters": {"optimizer": [{"name": "adam%s"}]}}',
+    '{"name": "m", "algorithm": "svm", "hyperparameters": {"k%s": 1}}',
+    '{"name": "m", "algorithm": "svm", "dataset_info": {"source": "%s"}}',
+    '{"name": "m", "algorithm": "svm", "metrics": {"auc%s": 0.9}}',
+    '{"name": "m", "algorithm": "svm", "tags": ["t%s"]}',
+    '{"unknown%s": 1}',
+])
+def test_half_a_surrogate_pair_anywhere_is_400_and_nothing_is_stored(client, template):
+    assert_error(post_json_text(client, MODELS, template % HALF_A_PAIR), 400, "invalid_json")
+    assert total_models(client) == 0
+
+
+def test_a_whole_surrogate_pair_is_the_character_it_encodes(client):
+    response = post_json_text(client, MODELS, '{"algorithm": "svm", "description": "fast \\ud83d\\ude80"}')
+
+    assert response.status_code == 201, response.text
+    assert response.json()["model"]["description"] == "fast \U0001f680"
+
+
+@pytest.mark.parametrize("body", [b'{"algorithm": "svm\xff"}', b'{"algorithm": "\xed\xa0\x80"}',
+                                  '{"algorithm": "svm"}'.encode("utf-16")])
+def test_a_body_that_is_not_utf8_is_400(client, body):
+    assert_error(post_json_text(client, MODELS, body), 400, "invalid_json")
+    assert total_models(client) == 0
+
+
 @pytest.mark.parametrize("text", ["", "   \n"])
 def test_an_empty_body_is_400(client, text):
     assert_error(post_json_text(client, MODELS, text), 400, "invalid_json")

@@ -194,6 +194,12 @@ def test_text_search_follows_updates(metadata_store, catalog):
     assert names(metadata_store, TextSearch("Baseline")) == []
 
 
+def test_text_search_folds_the_case_of_every_letter(metadata_store, catalog):
+    metadata_store.update(catalog[3], {"description": "Détecteur ÉCLAIR"}, "bob", later(9))
+    assert names(metadata_store, TextSearch("éclair")) == [LR]
+    assert names(metadata_store, TextSearch("DÉTECTEUR")) == [LR]
+
+
 def test_metric_updates_are_searchable(metadata_store, catalog):
     metadata_store.update(catalog[3], {"metrics": {"accuracy": 0.99, "auc": 0.7}}, "bob", later(9))
     assert found(metadata_store, "metrics.auc = 0.7") == [LR]

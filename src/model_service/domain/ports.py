@@ -279,10 +279,11 @@ class MetadataStore(Protocol):
         alias; :class:`NotFound` if its version does not exist here."""
 
     def refresh_statistics(self) -> None:
-        """After a bulk import, let the backend's query planner see the new data (PostgreSQL:
-        ``ANALYZE``; a never-analysed table is planned as if it held one row, which turns the
-        search's joins into nested loops over thousands of rows). Nothing where the backend
-        keeps its own statistics up to date."""
+        """After a bulk import, let the backend's query planner see the new data. PostgreSQL:
+        ``VACUUM ANALYZE`` (a never-analysed table is planned as if it held one row, which turns
+        the search's joins into nested loops over thousands of rows, and the text index's
+        pending list, until flushed, makes the planner scan the table instead). Nothing where
+        the backend keeps its own statistics up to date."""
 
     def summary(self) -> dict[str, int]:
         """``total_models``, ``active_models``, ``stored_bytes`` (distinct blobs), by aggregate query."""

@@ -135,12 +135,45 @@ async def read_json(request: Request, limit: int) -> Any:
 
 
 def parse_json(body: bytes, what: str = "body") -> Any:
-    if not body.strip():
+    """A JSON document in UTF-8 (RFC 8259), every string of it valid Unicode.
+
+    Python's parser lets through what no store or response can encode again: bytes that are
+    not UTF-8 (it guesses UTF-16/32 and passes encoded surrogates) and ``\\ud800``-style
+    escapes of half a surrogate pair. Both are refused here, once, for every JSON body.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"The JSON {what} is not UTF-8: invalid byte at position {exc.start}",
+                        code="invalid_json", details={"position": exc.start}) from None
+    if not text.strip():
         raise Malformed(f"The JSON {what} is empty", code="invalid_json")
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise Malformed(f"Malformed JSON {what}: {str(exc)[:200]}", code="invalid_json") from None
+    if "\\u" in text and _has_lone_surrogate(document):
+        raise Malformed(f"The JSON {what} has a \\u escape of half a surrogate pair, which is not a character",
+                        code="invalid_json")
+    return document
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (key or value) holds an unpaired surrogate: only those fail to encode."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def _reject_constant(name: str) -> None:

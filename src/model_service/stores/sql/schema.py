@@ -154,8 +154,8 @@ model_tags = Table(
 # The text the seed's ``q`` searches (name, algorithm, description, tags), one row per version,
 # kept by triggers; SQLite indexes it with an FTS5 trigram table (``models_fts``, created by the
 # migration) so that substring search needs no table scan, PostgreSQL with a pg_trgm GIN index
-# where the extension can be had (migration 0003). Its collation is the database's own, so that
-# ``ILIKE`` folds the case of every letter, not only ASCII ones.
+# where the extension can be had (migration 0003), over the text folded to lower case (0004).
+# Its collation is the database's own, so that ``lower()`` folds every letter, not only ASCII ones.
 search_text = Table(
     "search_text",
     metadata,

@@ -368,6 +368,8 @@ class SqlSearch:
             phrase = '"' + text.replace('"', '""') + '"'  # one phrase: a substring, any case
             return select(_FTS.c.rowid.label("seq")).where(literal_column("models_fts").op("MATCH")(phrase))
         pattern = "%" + text.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_") + "%"
+        if self.dialect == "postgresql":  # the text is stored folded by lower() (migration 0004)
+            return select(search_text.c.seq).where(search_text.c.text.like(func.lower(pattern), escape=ESCAPE))
         return select(search_text.c.seq).where(search_text.c.text.ilike(pattern, escape=ESCAPE))
 
     # ---- ORDER BY and the statements --------------------------------------------------------

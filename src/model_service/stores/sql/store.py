@@ -454,7 +454,7 @@ class SqlMetadataStore:
         if self.dialect == "postgresql":
             with self.engine.connect() as connection:
                 tables = ", ".join(table.name for table in schema.metadata.sorted_tables)
-                connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(f"ANALYZE {tables}")
+                connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(f"VACUUM ANALYZE {tables}")
 
     def summary(self) -> dict[str, int]:
         with self._read(snapshot=True) as connection:

@@ -1,5 +1,5 @@
 """PostgreSQL's index for text search: a pg_trgm GIN index on ``search_text``, so that ``q``
-(``ILIKE '%text%'``) reads the index instead of every row.
+(``LIKE '%text%'`` over the text folded to lower case) reads the index instead of every row.
 
 The extension is per database and creating it takes a role allowed to (PostgreSQL 13+: one with
 CREATE on the database, pg_trgm being a trusted extension). Without it the index is left out
