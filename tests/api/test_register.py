@@ -202,6 +202,12 @@ def test_a_missing_algorithm_is_422_naming_it(client):
         ({"status": "retired"}, "invalid_status"),
         ({"algorithm": ""}, "invalid_algorithm"),
         ({"format": "Not A Format!"}, "invalid_format"),
+        # NUL: PostgreSQL cannot hold it, so no backend takes it
+        ({"hyperparameters": {"note": "a\x00b"}}, "invalid_hyperparameters"),
+        ({"hyperparameters": {"layers": [{"act\x00": "relu"}]}}, "invalid_hyperparameters"),
+        ({"dataset_info": {"path\x00": "s3://x"}}, "invalid_dataset_info"),
+        ({"description": "a\x00b"}, "invalid_description"),
+        ({"created_by": "a\x00b"}, "invalid_created_by"),
     ],
 )
 def test_values_that_break_a_rule_are_422_with_their_code(client, fields, code):

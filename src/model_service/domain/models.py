@@ -193,8 +193,21 @@ def _depth(value: Any, limit: int) -> int:
     return 0
 
 
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL character is in any key or string of a JSON value (already depth-checked)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def clean_object(value: Mapping[str, Any], what: str) -> dict[str, JSON]:
-    """A JSON object with short string keys, nested at most :data:`MAX_NESTING` levels."""
+    """A JSON object with short string keys, nested at most :data:`MAX_NESTING` levels, with no
+    NUL character in any string: PostgreSQL's text and JSON types cannot hold one, and a value
+    one backend takes must be one every backend takes."""
     if not isinstance(value, Mapping):
         raise Invalid(f"{what} must be a JSON object", code=f"invalid_{what}")
     for key in value:
@@ -204,6 +217,8 @@ def clean_object(value: Mapping[str, Any], what: str) -> dict[str, JSON]:
     if _depth(value, MAX_NESTING) > MAX_NESTING:
         raise Invalid(f"{what} is nested more than {MAX_NESTING} levels deep", code=f"invalid_{what}",
                       details={"max_nesting": MAX_NESTING})
+    if _holds_nul(value):
+        raise Invalid(f"{what} holds a NUL character (\\u0000), which is not stored", code=f"invalid_{what}")
     return dict(value)
 
 

@@ -177,6 +177,8 @@ class MetadataStore(Protocol):
         ``draft.parent_model_id == LATEST`` sets the parent to that latest version (None for the
         first). Appends a ``created`` event; with ``blob``, also attaches the file exactly as
         :meth:`attach_file` does, in the same transaction: either everything is written or nothing.
+        A value the backend cannot hold although the registry's rules let it through is
+        :class:`Invalid` with code ``unstorable_value``, nothing written.
         """
 
     def get(self, model_id: str) -> ModelVersion:
