@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run every benchmark (bench_files.py, bench_api.py, then search.py) and print one combined summary.
+"""Run every benchmark (bench_files.py, bench_api.py, search.py, then backends.py) and print one summary.
 
 Each script runs as its own time-bounded child process (its own server, nginx and temporary
 folder, all cleaned up); their full reports are printed as they finish, then a summary of every
@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="bench_api: add py-spy profiles (extra runs)")
     parser.add_argument("--versions", type=int, default=100_000,
                         help="versions loaded for search.py (default 100000)")
-    parser.add_argument("--only", choices=("files", "api", "search"), help="run one script only")
+    parser.add_argument("--backend-versions", type=int, default=20_000,
+                        help="versions loaded per backend pair for backends.py (default 20000)")
+    parser.add_argument("--only", choices=("files", "api", "search", "backends"), help="run one script only")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--save", default=str(HERE / "results"),
                         help="folder for the results (default bench/results; '' to not save)")
@@ -92,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         plan.append(("bench_api", api, 300 + 12 * args.duration + args.models * 0.1))
     if args.only in (None, "search"):
         plan.append(("search", ["--versions", str(args.versions)], 300 + args.versions * 0.003))
+    if args.only in (None, "backends"):
+        plan.append(("backends", ["--size", args.size, "--versions", str(args.backend_versions)],
+                     600 + args.backend_versions * 0.01))
 
     started = time.monotonic()
     results: dict[str, dict | None] = {}
