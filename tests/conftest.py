@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.backends.s3",
     "tests.backends.gridfs",
     "tests.backends.mongo",
+    "tests.backends.redis",
 ]
 
 from fastapi.testclient import TestClient  # noqa: E402

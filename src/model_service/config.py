@@ -9,11 +9,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .rates import normalise_rate
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+MIN_BOOTSTRAP_KEY_LENGTH = 32
 
 
 def parse_size(value: str | int) -> int:
@@ -60,6 +63,104 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64, description="Server processes sharing the port")
     download_chunk_size: int = Field(4 << 20, ge=4096, le=64 << 20,
                                      description="Bytes per read when streaming a file (memory per download ~2x)")
+    # ---- authentication, keys and audit ----
+    enable_auth: bool = Field(False, description="Require an API key (X-API-Key or Authorization: Bearer) on every "
+                                                 "request but /health and /metrics")
+    allow_anonymous_read: bool = Field(False, description="With ENABLE_AUTH, let requests without a key read (GET, "
+                                                          "HEAD); writes still need a key")
+    bootstrap_admin_key: SecretStr | None = Field(None, description="An admin key of your choosing (at least 32 "
+                                                                    "characters), to create the first keys with")
+    auth_cache_seconds: float = Field(5.0, ge=0, le=300, description="How long a process trusts a key it has looked "
+                                                                     "up: a key revoked elsewhere stops working "
+                                                                     "within this")
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_BOOTSTRAP_KEY_LENGTH:
+            raise ValueError(f"use at least {MIN_BOOTSTRAP_KEY_LENGTH} random characters, e.g. the output of "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        return value
+
+    # ---- rate limits ----
+    rate_limit_default: str | None = Field(
+        None, description="Requests per client per window on every route class without a limit of its own, "
+                          "e.g. '100 per hour' (the seed's); unset: none")
+    rate_limit_read: str | None = Field(None, description="Limit of other GET and HEAD requests; 'off' exempts them")
+    rate_limit_write: str | None = Field(None, description="Limit of POST, PUT, PATCH and DELETE requests")
+    rate_limit_search: str | None = Field(None, description="Limit of listing and search (GET /models, /models/search)")
+    rate_limit_download: str | None = Field(None, description="Limit of file downloads, e.g. '10 per minute' "
+                                                              "(the seed's)")
+    redis_url: str | None = Field(None, description="Redis that replicas share rate limit counters in "
+                                                    "(redis://, rediss://, unix://); unset: counted in each process")
+
+    @field_validator("rate_limit_default", "rate_limit_read", "rate_limit_write", "rate_limit_search",
+                     "rate_limit_download", mode="before")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        return normalise_rate(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("a Redis URL starts with redis://, rediss:// or unix://")
+        return value
+
+    # ---- model file scanning ----
+    scan_models: bool = Field(True, description="Scan every upload of the pickle family (pickle, joblib, PyTorch) "
+                                                "for code it would run when loaded; the file is never loaded")
+    reject_unsafe_models: bool = Field(False, description="Refuse an upload whose scan finds a dangerous import "
+                                                          "(422 unsafe_model, nothing kept)")
+    scan_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds one scan may take; past that it is "
+                                                                 "stopped and the file is 'unscanned'")
+    scan_memory_limit: int = Field(parse_size("512MB"), description="Address space of each scanner process (MB, "
+                                                                    "GB); a scan needing more is 'unscanned'")
+    scan_concurrency: int = Field(2, ge=1, le=64, description="Scanner processes running at once per server "
+                                                              "process (others wait)")
+    scan_allowed_globals: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Imports that do not make a file suspicious, beyond picklescan's own "
+                                          "list: 'module', 'module.*' or 'module:name', comma-separated "
+                                          "(e.g. 'sklearn.*'); a dangerous import stays dangerous")
+    scan_temp_dir: Path | None = Field(None, description="Where uploads to S3 or GridFS are also written for the "
+                                                         "scan while they stream; default the system's temp folder")
+
+    @field_validator("scan_memory_limit", mode="before")
+    @classmethod
+    def _scan_memory(cls, value: str | int) -> int:
+        size = parse_size(value)
+        if size < 64 << 20:
+            raise ValueError("the scanner needs at least 64MB")
+        return size
+
+    @field_validator("scan_allowed_globals", mode="before")
+    @classmethod
+    def _scan_allowed(cls, value: str | list[str]) -> list[str]:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    # ---- hostile input and response headers ----
+    security_headers: bool = Field(True, description="Send X-Content-Type-Options, X-Frame-Options, Referrer-Policy, "
+                                                     "Cross-Origin-Resource-Policy and Content-Security-Policy on "
+                                                     "every response (off: a proxy in front sets them)")
+    content_security_policy: str = Field("default-src 'none'; frame-ancestors 'none'",
+                                         description="Content-Security-Policy of every response but the /docs and "
+                                                     "/redoc pages (which get one that lets them load Swagger UI)")
+    cross_origin_resource_policy: Literal["same-origin", "same-site", "cross-origin"] = Field(
+        "same-origin", description="Cross-Origin-Resource-Policy; CORS requests (fetch from CORS_ORIGINS) are "
+                                   "not affected by it, only pages embedding responses (<img>, <script>)")
+    hsts_max_age: int = Field(0, ge=0, le=2 * 365 * 86400,
+                              description="Strict-Transport-Security max-age in seconds; 0 sends none. Set it only "
+                                          "when every client reaches the service over HTTPS")
+    hsts_include_subdomains: bool = Field(False, description="Add includeSubDomains to Strict-Transport-Security")
+
+    @field_validator("content_security_policy")
+    @classmethod
+    def _header_text(cls, value: str) -> str:
+        if not value.strip() or any(not 32 <= ord(c) < 127 for c in value):
+            raise ValueError("a header value is one line of printable ASCII")
+        return value.strip()
 
     @field_validator("max_file_size", "max_request_size", "download_chunk_size", mode="before")
     @classmethod

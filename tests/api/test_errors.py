@@ -99,3 +99,28 @@ def test_an_unexpected_failure_is_a_500_in_the_same_shape_without_internals(make
     body = assert_error(response, 500, "internal_error")
     assert body["request_id"] == "trace-500"
     assert "secret internal detail" not in response.text
+
+
+@pytest.mark.parametrize("word", ["search", "compare", "statistics", "popular", "recent"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_the_fixed_paths_under_models_are_not_taken_for_model_ids(client, word, method):
+    """``/models/search`` is the search (GET), not a model whose id is "search": any other
+    method is a 405 whose Allow header names only what the resource takes."""
+    response = client.request(method, f"{MODELS}/{word}")
+
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET"
+
+
+def test_every_fixed_path_under_models_is_reserved_from_model_ids(client):
+    from model_service.server.params import RESERVED_UNDER_MODELS
+
+    fixed = {route.path_format.removeprefix(f"{MODELS}/").split("/")[0] for route in client.app.state.api_routes
+             if route.path_format.startswith(f"{MODELS}/") and not route.path_format.startswith(f"{MODELS}/{{")}
+
+    assert fixed == set(RESERVED_UNDER_MODELS)
+
+
+def test_a_malformed_id_under_a_fixed_word_is_still_a_400(client):
+    assert_error(client.get(f"{MODELS}/searchx"), 400, "invalid_id")
+    assert_error(client.get(f"{MODELS}/search/download"), 404, "not_found")

@@ -366,6 +366,12 @@ def test_after_a_bulk_import_the_planner_knows_the_real_sizes(store, tmp_path):
         def all_aliases(self):
             return []
 
+        def list_keys(self):
+            return []
+
+        def audit_records(self, query):
+            return []
+
     copy_registry(Stores(NothingToCopy(), target.blobs), target)
     with store.engine.connect() as connection:
         sizes = dict(connection.execute(text(

@@ -138,6 +138,8 @@ def _redact(url: str) -> str:
         return url
 
 
+from .keys import keys  # noqa: E402  (it uses the helpers above)
 from .migrate import migrate  # noqa: E402  (it uses the helpers above)
 
 main.add_command(migrate)
+main.add_command(keys)

@@ -16,7 +16,7 @@ from .main import _redact, _settings
 @click.option("--to", "target", required=True, metavar="DB_URL[,BLOB_URL]",
               help="Where to copy to; without BLOB_URL the files stay where they are (only checked).")
 def migrate(source: str | None, target: str) -> None:
-    """Copy every model version, event, alias and file to other stores.
+    """Copy every model version, event, alias, file, API key and audit record to other stores.
 
     Files are hashed on arrival and kept only if they match their sha256. Safe to run again:
     what is already there is skipped, so after an interruption the same command completes the

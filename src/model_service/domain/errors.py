@@ -14,6 +14,9 @@ machine ``code``; the HTTP layer maps classes to status codes in exactly one tab
     ├── TooLarge             a body or file exceeds its configured limit
     ├── UnsupportedMediaType a body of a type the endpoint does not take
     ├── RangeNotSatisfiable  a ``Range`` that lies outside the file
+    ├── Unauthorized         no API key, or one that is unknown, expired or revoked
+    ├── Forbidden            the key lacks the scope, or the name is outside its prefix
+    ├── RateLimited          the client has used up its requests of the window
     └── Unavailable          a backend cannot be reached or is out of space
 """
 
@@ -71,3 +74,18 @@ class RangeNotSatisfiable(RegistryError):
 
 class Unavailable(RegistryError):
     code = "unavailable"
+
+
+class Unauthorized(RegistryError):
+    code = "unauthenticated"
+
+
+class Forbidden(RegistryError):
+    code = "forbidden"
+
+
+class RateLimited(RegistryError):
+    """Raised by no store: the HTTP layer's rate limiter answers with it (``details`` says which
+    limit and when to retry), and the SDK maps the code back to it."""
+
+    code = "rate_limited"

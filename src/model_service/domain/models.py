@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import Invalid
+from .scanning import ScanResult
 from .versions import Version
 
 JSON = Any
@@ -37,7 +38,8 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FileInfo:
-    """The file attached to a version. ``sha256`` is also its content address in the blob store."""
+    """The file attached to a version. ``sha256`` is also its content address in the blob store.
+    ``scan``: what the unsafe-model scan concluded at upload (None: uploaded before scanning)."""
 
     sha256: str
     size_bytes: int
@@ -45,6 +47,7 @@ class FileInfo:
     filename: str | None
     content_type: str | None
     uploaded_at: datetime
+    scan: ScanResult | None = None
 
     @property
     def checksum(self) -> str:
@@ -135,14 +138,22 @@ MAX_TAG_LENGTH = 64
 MAX_KEY_LENGTH = 128
 MAX_TEXT_LENGTH = 256
 MAX_DESCRIPTION_LENGTH = 16_384
-_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/+=@-]*")
-_METRIC = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/@-]*")
+MAX_METRICS = 256
+MAX_OBJECT_KEYS = 1024  # keys at every level of one hyperparameters or dataset_info object
+MAX_VALUE_LENGTH = 16_384  # characters of one string inside hyperparameters or dataset_info
+MAX_PARAM_PATH_LENGTH = 256  # a hyperparameter's dotted path, as filters name it and stores index it
+TAG_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:/+=@-]*"
+METRIC_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.:/@-]*"
+_TAG = re.compile(TAG_PATTERN)
+_METRIC = re.compile(METRIC_PATTERN)
 
 
 def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
     """Tags are short words (no spaces or commas: ``tags=`` filters are comma lists), deduplicated in order."""
     if isinstance(tags, (str, bytes)) or not isinstance(tags, Sequence):
         raise Invalid("tags must be a list of strings", code="invalid_tags")
+    if len(tags) > MAX_TAGS:  # before looking at each: a huge list costs nothing
+        raise Invalid(f"At most {MAX_TAGS} tags per version", code="invalid_tags", details={"count": len(tags)})
     seen: dict[str, None] = {}
     for tag in tags:
         if not isinstance(tag, str) or not (1 <= len(tag) <= MAX_TAG_LENGTH) or not _TAG.fullmatch(tag):
@@ -152,8 +163,6 @@ def clean_tags(tags: Sequence[str]) -> tuple[str, ...]:
                 details={"tag": str(tag)[:100]},
             )
         seen.setdefault(tag, None)
-    if len(seen) > MAX_TAGS:
-        raise Invalid(f"At most {MAX_TAGS} tags per version", code="invalid_tags", details={"count": len(seen)})
     return tuple(seen)
 
 
@@ -161,6 +170,9 @@ def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """Metrics are named finite numbers; names may not contain spaces (they appear in filters)."""
     if not isinstance(metrics, Mapping):
         raise Invalid("metrics must be an object of name → number", code="invalid_metrics")
+    if len(metrics) > MAX_METRICS:
+        raise Invalid(f"At most {MAX_METRICS} metrics per version", code="invalid_metrics",
+                      details={"count": len(metrics), "max_metrics": MAX_METRICS})
     out: dict[str, float] = {}
     for key, value in metrics.items():
         if not isinstance(key, str) or not (1 <= len(key) <= MAX_KEY_LENGTH) or not _METRIC.fullmatch(key):
@@ -193,36 +205,92 @@ def _depth(value: Any, limit: int) -> int:
     return 0
 
 
-def _holds_nul(value: Any) -> bool:
-    """Whether a NUL character is in any key or string of a JSON value (already depth-checked)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_nul(v) for v in value)
-    return False
+def _walk(value: Any, what: str) -> None:
+    """Checks every key and string of a JSON value (already depth-checked): keys of
+    :data:`MAX_KEY_LENGTH` characters at most and not empty, at most :data:`MAX_OBJECT_KEYS` keys
+    in all, strings of at most :data:`MAX_VALUE_LENGTH` characters, and no NUL anywhere."""
+    keys = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if len(item) > MAX_VALUE_LENGTH:
+                raise Invalid(f"{what} holds a string of {len(item)} characters; the limit is {MAX_VALUE_LENGTH}",
+                              code=f"invalid_{what}", details={"max_length": MAX_VALUE_LENGTH})
+            if "\x00" in item:
+                raise Invalid(f"{what} holds a NUL character (\\u0000), which is not stored", code=f"invalid_{what}")
+        elif isinstance(item, Mapping):
+            keys += len(item)
+            if keys > MAX_OBJECT_KEYS:
+                raise Invalid(f"{what} has more than {MAX_OBJECT_KEYS} keys", code=f"invalid_{what}",
+                              details={"max_keys": MAX_OBJECT_KEYS})
+            for key in item:
+                if not isinstance(key, str) or not (1 <= len(key) <= MAX_KEY_LENGTH):
+                    raise Invalid(f"{what} keys must be 1-{MAX_KEY_LENGTH} characters", code=f"invalid_{what}",
+                                  details={"key": str(key)[:100]})
+                if "\x00" in key:
+                    raise Invalid(f"{what} holds a NUL character (\\u0000), which is not stored",
+                                  code=f"invalid_{what}")
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
 
 
 def clean_object(value: Mapping[str, Any], what: str) -> dict[str, JSON]:
-    """A JSON object with short string keys, nested at most :data:`MAX_NESTING` levels, with no
-    NUL character in any string: PostgreSQL's text and JSON types cannot hold one, and a value
-    one backend takes must be one every backend takes."""
+    """A JSON object nested at most :data:`MAX_NESTING` levels, whose keys (at every level) are
+    1-:data:`MAX_KEY_LENGTH` characters, :data:`MAX_OBJECT_KEYS` at most in all, whose strings
+    are :data:`MAX_VALUE_LENGTH` characters at most, and with no NUL character in any string:
+    PostgreSQL's text and JSON types cannot hold one, and a value one backend takes must be one
+    every backend takes."""
     if not isinstance(value, Mapping):
         raise Invalid(f"{what} must be a JSON object", code=f"invalid_{what}")
-    for key in value:
-        if not isinstance(key, str) or not (1 <= len(key) <= MAX_KEY_LENGTH):
-            raise Invalid(f"{what} keys must be 1-{MAX_KEY_LENGTH} characters", code=f"invalid_{what}",
-                          details={"key": str(key)[:100]})
     if _depth(value, MAX_NESTING) > MAX_NESTING:
         raise Invalid(f"{what} is nested more than {MAX_NESTING} levels deep", code=f"invalid_{what}",
                       details={"max_nesting": MAX_NESTING})
-    if _holds_nul(value):
-        raise Invalid(f"{what} holds a NUL character (\\u0000), which is not stored", code=f"invalid_{what}")
+    _walk(value, what)
     return dict(value)
 
 
-def clean_text(value: str, what: str, *, max_length: int = MAX_TEXT_LENGTH, allow_empty: bool = True) -> str:
+# Characters a hyperparameter's key may not hold: they change meaning in the stores' JSON paths.
+_PATH_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def clean_hyperparameters(value: Mapping[str, Any]) -> dict[str, JSON]:
+    """:func:`clean_object`, and the names filters use are unique: nested objects flatten to
+    dotted paths (``{"optimizer": {"lr": 0.1}}`` is ``optimizer.lr``), so no two keys may flatten
+    to the same path (``"a.b"`` beside ``"a": {"b": …}``), a path is at most
+    :data:`MAX_PARAM_PATH_LENGTH` characters, and keys hold no quote, backslash or control character."""
+    cleaned = clean_object(value, "hyperparameters")
+    seen: set[str] = set()
+    pending: list[tuple[str, Mapping[str, Any]]] = [("", cleaned)]
+    while pending:
+        prefix, item = pending.pop()
+        for key, child in item.items():
+            if _PATH_UNSAFE.search(key):
+                raise Invalid(f"Hyperparameter name {key[:80]!r} holds a quote, a backslash or a control character",
+                              code="invalid_hyperparameters", details={"key": key[:100]})
+            path = prefix + key
+            if len(path) > MAX_PARAM_PATH_LENGTH:
+                raise Invalid(f"Hyperparameter path '{path[:80]}…' is longer than {MAX_PARAM_PATH_LENGTH} characters",
+                              code="invalid_hyperparameters", details={"max_path_length": MAX_PARAM_PATH_LENGTH})
+            if isinstance(child, Mapping):  # an empty object is no leaf: the stores index nothing for it
+                if child:
+                    pending.append((path + ".", child))
+                continue
+            if path in seen:
+                raise Invalid(f"Hyperparameter '{path[:100]}' is given twice (as a dotted key and as nested objects)",
+                              code="invalid_hyperparameters", details={"path": path[:100]})
+            seen.add(path)
+    return cleaned
+
+
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def clean_text(value: str, what: str, *, max_length: int = MAX_TEXT_LENGTH, allow_empty: bool = True,
+               single_line: bool = False) -> str:
+    """Trimmed text of ``max_length`` characters at most, without control characters (but
+    tabs and line breaks, unless ``single_line``: then no line break of any kind either)."""
     if not isinstance(value, str):
         raise Invalid(f"{what} must be a string", code=f"invalid_{what}")
     value = value.strip()
@@ -231,6 +299,8 @@ def clean_text(value: str, what: str, *, max_length: int = MAX_TEXT_LENGTH, allo
     if len(value) > max_length or any(ord(c) < 32 and c not in "\n\t\r" for c in value):
         raise Invalid(f"{what} must be at most {max_length} printable characters", code=f"invalid_{what}",
                       details={"max_length": max_length})
+    if single_line and _LINE_BREAKS.search(value):
+        raise Invalid(f"{what} must be one line of printable characters", code=f"invalid_{what}")
     return value
 
 

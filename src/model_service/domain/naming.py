@@ -13,7 +13,8 @@ MAX_NAME_LENGTH = 128
 # Letters, digits and ``_ - . % +``, starting with a letter or digit. No ``/`` (path separator),
 # ``@`` (the SDK's ``name@alias``), whitespace or control characters: every allowed name
 # survives a URL path segment once percent-encoded, and decodes back to itself.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.%+-]*")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.%+-]*"
+_NAME = re.compile(NAME_PATTERN)
 
 # The metrics that count as "accuracy", most trustworthy (held-out) first.
 ACCURACY_METRICS = ("test_accuracy", "accuracy", "val_accuracy", "validation_accuracy", "train_accuracy")

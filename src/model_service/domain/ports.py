@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from .audit import AuditQuery, AuditRecord
+from .keys import ApiKey
 from .models import Alias, AliasMove, Draft, Event, FileInfo, ModelVersion, RegistryStats
 from .query import SearchQuery
 from .versions import Version
@@ -155,8 +157,41 @@ class ModelRecord:
     events: list[Event]
 
 
-class MetadataStore(Protocol):
-    """Versions, their files' metadata, and the append-only event log.
+class KeyStore(Protocol):
+    """API keys, by key id. A store holds a key's SHA-256 (``secret_hash``), never the key itself.
+    Times are stored to the millisecond (the domain truncates them before they get here)."""
+
+    def add_key(self, key: ApiKey) -> None:
+        """Store a key exactly as given (a revoked or expired one too: ``migrate`` copies them).
+        :class:`Conflict` (code ``key_exists``) if a key with this id exists; nothing changes."""
+
+    def get_key(self, key_id: str) -> ApiKey:
+        """The key with this id; :class:`NotFound` (code ``key_not_found``) if none."""
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, revoked and expired ones included, oldest first (ties: by key id)."""
+
+    def revoke_key(self, key_id: str, actor: str, at: datetime) -> ApiKey:
+        """Mark the key revoked by ``actor`` at ``at`` and return it, atomically. A key already
+        revoked keeps its first revocation (returned as it is). :class:`NotFound` if none."""
+
+
+class AuditLog(Protocol):
+    """The append-only audit log: records are added, never changed or removed."""
+
+    def append_audit(self, record: AuditRecord) -> bool:
+        """Append ``record`` exactly as given (its ``id`` and ``at`` too). False, writing nothing,
+        if a record with this id is already there (so that ``migrate`` can run again)."""
+
+    def audit_records(self, query: AuditQuery) -> list[AuditRecord]:
+        """The records matching every filter of ``query``, newest first: ``at`` descending, ties
+        by ``id`` descending; only those after ``query.before`` in that order; at most
+        ``query.limit``. ``model`` matches a record's model id or its name. Translated into the
+        store's own query language, each filter served by an index."""
+
+
+class MetadataStore(KeyStore, AuditLog, Protocol):
+    """Versions, their files' metadata, the append-only event log; API keys and the audit log.
 
     Blob references: a blob (by sha256) is referenced by every version whose file has that
     sha256. Changes to the references of one sha256 are serialised by the store (a row or

@@ -30,6 +30,7 @@ from .models import (
     RegistryStats,
     Status,
     clean_alias,
+    clean_hyperparameters,
     clean_metrics,
     clean_object,
     clean_tags,
@@ -58,6 +59,7 @@ from .query import (
     parse_sort,
 )
 from .query import Comparison as Comparison_
+from .scanning import LocalFile, ModelScanner, ScanResult, Verdict, assess
 from .versions import Version
 
 log = logging.getLogger(__name__)
@@ -87,15 +89,15 @@ class Registration:
         """The same registration with every field checked and normalised (raises :class:`Invalid`)."""
         return replace(
             self,
-            algorithm=clean_text(self.algorithm, "algorithm", max_length=128, allow_empty=False),
+            algorithm=clean_text(self.algorithm, "algorithm", max_length=128, allow_empty=False, single_line=True),
             name=None if self.name is None else naming.validate_name(self.name),
-            hyperparameters=clean_object(self.hyperparameters, "hyperparameters"),
+            hyperparameters=clean_hyperparameters(self.hyperparameters),
             metrics=clean_metrics(self.metrics),
             dataset_info=clean_object(self.dataset_info, "dataset_info"),
             tags=clean_tags(self.tags),
             description=clean_text(self.description, "description", max_length=MAX_DESCRIPTION_LENGTH),
             created_by=None if self.created_by is None
-            else clean_text(self.created_by, "created_by", allow_empty=False),
+            else clean_text(self.created_by, "created_by", allow_empty=False, single_line=True),
             status=Status.parse(self.status).value,
             format=None if self.format is None else normalize_format(self.format),
         )
@@ -130,12 +132,19 @@ class Registry:
         max_file_size: int,
         clock: Callable[[], datetime] = utcnow,
         observer: RegistryObserver | None = None,
+        scanner: ModelScanner | None = None,
+        reject_unsafe: bool = False,
     ):
+        """``scanner``: reads every uploaded file for the code it would run when loaded (None:
+        no scanning, every file ``unscanned``); ``reject_unsafe``: refuse a file whose verdict
+        is ``unsafe`` (422 ``unsafe_model``, nothing kept)."""
         self.metadata = metadata
         self.blobs = blobs
         self.max_file_size = max_file_size
         self.clock = clock
         self.observer = observer or NoObserver()
+        self.scanner = scanner
+        self.reject_unsafe = reject_unsafe
 
     # ---- registration and versions ---------------------------------------------------------
 
@@ -349,7 +358,14 @@ class Registry:
         return model
 
     def begin_upload(self, expected_sha256: str | None = None) -> IncomingFile:
-        return IncomingFile(self.blobs.begin_upload(), max_size=self.max_file_size, expected_sha256=expected_sha256)
+        upload = self.blobs.begin_upload()
+        if self.scanner is not None:
+            try:
+                upload = self.scanner.prepare(upload)
+            except BaseException:
+                upload.abort()
+                raise
+        return IncomingFile(upload, max_size=self.max_file_size, expected_sha256=expected_sha256)
 
     def attach(self, model_id: str, file: ReceivedFile, actor: str) -> ModelVersion:
         """Attach a finished upload to a version. Always consumes ``file`` (committed or discarded)."""
@@ -364,16 +380,37 @@ class Registry:
         if incoming.sha256 is None:
             raise RuntimeError("attach() needs a finished upload")
         fmt = file.format or declared_format or format_from_filename(file.filename)
+        fmt = None if fmt is None else normalize_format(fmt)
+        scan = self.scan(file, fmt)
         info = FileInfo(
             sha256=incoming.sha256,
             size_bytes=incoming.size,
-            format=None if fmt is None else normalize_format(fmt),
+            format=fmt,
             filename=file.filename,
             content_type=file.content_type,
             uploaded_at=self.clock(),
+            scan=scan,
         )
         key = incoming.sha256
         return PendingBlob(file=info, commit=lambda: incoming.upload.commit(key))
+
+    def scan(self, file: ReceivedFile, fmt: str | None) -> ScanResult:
+        """Scan a finished upload (after its checksum is verified, before anything is committed);
+        with ``reject_unsafe``, an ``unsafe`` verdict is :class:`Invalid` ``unsafe_model``."""
+        upload = file.incoming.upload
+        path = upload.local_path if isinstance(upload, LocalFile) else None
+        result = assess(self.scanner, path, fmt, file.incoming.size, self.clock())
+        if result.verdict is Verdict.UNSAFE:
+            found = ", ".join(f"{g.module}.{g.name}" for g in result.globals if g.safety == "dangerous")
+            log.warning("Unsafe model file (sha256 %s): imports %s", file.incoming.sha256, found[:500])
+            if self.reject_unsafe:
+                raise Invalid(
+                    f"Refused: loading this file would import {found[:300] or 'unknown callables'}, which can run "
+                    "code (REJECT_UNSAFE_MODELS is on); nothing was stored",
+                    code="unsafe_model",
+                    details={"globals": [g.to_json() for g in result.globals], "scan": result.to_json()},
+                )
+        return result
 
     def open_file(self, model_id: str) -> tuple[ModelVersion, Callable[[int], BlobReader]]:
         """The version and a way to open its blob at an offset; :class:`NotFound` if it has no file."""

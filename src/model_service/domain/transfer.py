@@ -6,8 +6,10 @@ under — then its record (the version and its events) is imported. Aliases foll
 record is there. A record whose blob could not be copied is left out and reported, so the
 target never holds a version whose file is missing or altered.
 
-Every step is idempotent (a blob already in the target is kept, a record already there is not
-written again), so after an interruption — or a store becoming unavailable, which stops the
+Then API keys (their hashes, revoked and expired ones too) and the audit log, record by record.
+
+Every step is idempotent (a blob already in the target is kept, a record, key or audit record
+already there is not written again), so after an interruption — or a store becoming unavailable, which stops the
 copy — the same command completes it.
 """
 
@@ -18,7 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import RegistryError, Unavailable
+from .audit import AuditQuery
+from .errors import Conflict, RegistryError, Unavailable
 from .models import FileInfo
 from .ports import BlobStore, MetadataStore
 
@@ -43,6 +46,10 @@ class TransferSummary:
     blobs_present: int = 0
     aliases_copied: int = 0
     aliases_present: int = 0
+    keys_copied: int = 0
+    keys_present: int = 0
+    audit_copied: int = 0
+    audit_present: int = 0
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -59,6 +66,8 @@ class TransferSummary:
             f"files: {self.blobs_copied} copied ({mib:,.1f} MiB, each sha256 verified), "
             f"{self.blobs_present} already there",
             f"aliases: {self.aliases_copied} copied, {self.aliases_present} already there",
+            f"API keys: {self.keys_copied} copied, {self.keys_present} already there",
+            f"audit records: {self.audit_copied} copied, {self.audit_present} already there",
             f"failures: {len(self.failures)}",
             *(f"  - {failure}" for failure in self.failures),
             f"time: {self.seconds:.1f} s",
@@ -117,9 +126,32 @@ def copy_registry(source: Stores, target: Stores, *, progress: Callable[[Transfe
                 summary.aliases_present += 1
         except RegistryError as exc:
             summary.failures.append(f"alias {alias.name}@{alias.alias}: {exc.message}")
+    _copy_keys(source.metadata, target.metadata, summary)
+    _copy_audit(source.metadata, target.metadata, summary, page_size)
     target.metadata.refresh_statistics()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _copy_keys(source: MetadataStore, target: MetadataStore, summary: TransferSummary) -> None:
+    """Every key as it is (its hash: the keys themselves are nowhere), so a team keeps its keys."""
+    for key in source.list_keys():
+        try:
+            target.add_key(key)
+            summary.keys_copied += 1
+        except Conflict:
+            summary.keys_present += 1
+
+
+def _copy_audit(source: MetadataStore, target: MetadataStore, summary: TransferSummary, page_size: int) -> None:
+    before = None
+    while records := source.audit_records(AuditQuery(before=before, limit=page_size)):
+        for record in records:
+            if target.append_audit(record):
+                summary.audit_copied += 1
+            else:
+                summary.audit_present += 1
+        before = (records[-1].at, records[-1].id)
 
 
 def _copy_record(source: Stores, target: Stores, model_id: str, summary: TransferSummary, same_blobs: bool) -> None:

@@ -15,20 +15,25 @@ from starlette.types import Scope
 from .. import __version__
 from ..config import Settings, load_settings
 from ..domain.registry import Registry
+from ..scanner.service import build_scanner
 from ..stores import build_blob_store, build_metadata_store
-from . import errors
+from . import auth, errors
 from .instrument import timed
 from .logs import AccessLog, configure_logging
 from .metrics import ServiceMetrics, backend_info
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
-from .routers import discovery, files, health, models, names
+from .ratelimit import RateLimiter, RateLimitMiddleware, RouteClassifier, build_rate_limiter
+from .response_headers import SecurityHeadersMiddleware, security_headers
+from .routers import audit as audit_route
+from .routers import discovery, files, health, keys, models, names
 from .routers import metrics as metrics_route
 from .telemetry import QUIET_ROUTES, RequestTelemetry
 
 log = logging.getLogger("model_service")
 
 EXPOSED_HEADERS = ["X-Request-ID", "X-File-Checksum", "X-Model-Id", "X-Model-Algorithm", "X-Model-Version",
-                   "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Location"]
+                   "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Location", "X-Model-Scan",
+                   "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
 
 
 def build_registry(settings: Settings, metrics: ServiceMetrics | None = None) -> Registry:
@@ -43,24 +48,32 @@ def build_registry(settings: Settings, metrics: ServiceMetrics | None = None) ->
     except BaseException:
         metadata.close()
         raise
+    scanning = {"scanner": build_scanner(settings), "reject_unsafe": settings.reject_unsafe_models}
     if metrics is None:
-        return Registry(metadata, blobs, max_file_size=settings.max_file_size)
+        return Registry(metadata, blobs, max_file_size=settings.max_file_size, **scanning)
     return Registry(timed(metadata, "metadata", metrics), timed(blobs, "blob", metrics),
-                    max_file_size=settings.max_file_size, observer=metrics.observer())
+                    max_file_size=settings.max_file_size, observer=metrics.observer(), **scanning)
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None,
-               metrics: ServiceMetrics | None = None) -> FastAPI:
-    """The app. A ``registry`` given is measured only if it was built with the same ``metrics``."""
+               metrics: ServiceMetrics | None = None, rate_limiter: RateLimiter | None = None) -> FastAPI:
+    """The app. A ``registry`` given is measured only if it was built with the same ``metrics``;
+    a ``rate_limiter`` given replaces the one the settings describe (if any)."""
     settings = settings or load_settings()
     metrics = metrics or ServiceMetrics(info=backend_info(settings.resolved_database_url,
                                                           settings.resolved_blob_store_url))
     registry = registry or build_registry(settings, metrics)
     metrics.watch_store(lambda: registry.metadata.summary())
+    rate_limiter = rate_limiter or build_rate_limiter(settings, metrics=metrics)
+
+    access = auth.build_access(settings, registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        auth.startup_warnings(settings, access)
         yield
+        if rate_limiter is not None:
+            await rate_limiter.aclose()
         registry.metadata.close()
         registry.blobs.close()
 
@@ -73,10 +86,12 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.settings = settings
     app.state.registry = registry
     app.state.metrics = metrics
+    app.state.access = access
     errors.install(app)
     # Fixed paths (/models/search, /models/by-name/…) before /models/{model_id}.
     routers = [health.router, metrics_route.router, discovery.build_router(settings), names.build_router(settings),
-               models.build_router(settings), files.build_router(settings)]
+               models.build_router(settings), files.build_router(settings), keys.build_router(settings),
+               audit_route.build_router(settings)]
     for router in routers:
         app.include_router(router)
     # FastAPI keeps included routers as units; this flat list is for lookups by path.
@@ -85,17 +100,28 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_size,
                        upload_limit=settings.max_file_size + settings.max_request_size,
                        is_upload=_route_matcher(app.state.api_routes, models.STREAMING_ROUTES | files.STREAMING_ROUTES))
+    if rate_limiter is not None:  # outside the body limit (refuse before reading), inside CORS (so pages see a 429)
+        app.add_middleware(RateLimitMiddleware, limiter=rate_limiter, classify=RouteClassifier(app.state.api_routes))
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=EXPOSED_HEADERS)
     telemetry = RequestTelemetry(metrics=metrics, routes=lambda: [*app.router.routes, *app.state.api_routes],
                                  access_log=AccessLog(quiet_routes=QUIET_ROUTES) if settings.access_log else None)
     app.add_middleware(RequestIdMiddleware, telemetry=telemetry)
+    # Outermost, so that every answer (errors, 429s, CORS preflights, the last-resort 500) gets
+    # the security headers and no header value can split the header block: keep it added last.
+    api_headers, docs_headers = security_headers(settings)
+    app.add_middleware(SecurityHeadersMiddleware, headers=api_headers, docs_headers=docs_headers,
+                       docs_paths=[path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+                                   if path])
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, dependencies=[auth.PUBLIC])
     async def index() -> dict[str, str]:
         return {"service": "model-service", "version": __version__, "api": "/api/v1/models", "docs": "/docs",
                 "openapi": "/openapi.json", "health": "/health"}
+
+    auth.check_declared(app)  # every route says who may call it
+    auth.document_auth(app, access)
 
     return app
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..config import Settings
-from ..domain.models import clean_text
 from ..domain.registry import Registry
+from .auth import PrincipalDep
 
 
 async def _registry(request: Request) -> Registry:
@@ -25,13 +25,10 @@ async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def _actor(
-    x_actor: Annotated[str | None, Header(description="Who is acting (recorded in history)")] = None,
-) -> str:
-    """Who the request acts for. Without authentication this is the ``X-Actor`` header as given."""
-    if x_actor is None or not x_actor.strip():
-        return "anonymous"
-    return clean_text(x_actor, "actor", max_length=256)
+async def _actor(principal: PrincipalDep) -> str:
+    """Who the request acts for: the key's owner, or without authentication the ``X-Actor``
+    header as given. It declares no scope: a route using it still needs one (``auth.py``)."""
+    return principal.actor
 
 
 RegistryDep = Annotated[Registry, Depends(_registry)]

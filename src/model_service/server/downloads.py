@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -28,6 +29,7 @@ from ..domain.errors import RangeNotSatisfiable, RegistryError
 from ..domain.formats import extension_for
 from ..domain.models import ModelVersion
 from ..domain.ports import BlobReader
+from ..domain.scanning import NOT_RECORDED_RESULT
 from .errors import error_response, status_for
 from .metrics import ServiceMetrics
 
@@ -75,15 +77,31 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return etag in candidates
 
 
-def _header_value(text: str) -> bytes:
-    """Header values are ASCII here: anything else is percent-encoded."""
-    return quote(text, safe=" !#$&'()*+,-./:;<=>?@[]^_`{|}~").encode("ascii")
+def header_value(text: str) -> bytes:
+    """Any text as a header value that cannot break the header block: ASCII, with everything
+    outside visible ASCII and space (CR, LF, NUL, other controls, non-ASCII) percent-encoded as
+    UTF-8, and ``%`` itself too, so the value decodes back with ``unquote``."""
+    return quote(text.encode("utf-8", "replace"), safe=" !#$&'()*+,-./:;<=>?@[]^_`{|}~").encode("ascii")
 
 
-def content_disposition(model: ModelVersion) -> bytes:
-    filename = model.name + extension_for(model.file.format if model.file else model.format)
-    ascii_name = re.sub(r'[^A-Za-z0-9._+-]', "_", filename)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}".encode("ascii")
+# What the quoted ``filename`` fallback keeps: visible ASCII but the quote, the backslash, ``%``
+# (some browsers percent-decode this parameter) and path separators; everything else becomes ``_``.
+_UNSAFE_FALLBACK = re.compile(r'[^\x20-\x7e]|["\\%/]')
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> bytes:
+    """A ``Content-Disposition`` header value for any filename (RFC 6266): an ASCII
+    ``filename="…"`` for old clients, accents folded and anything unsafe replaced by ``_``,
+    then the exact name as ``filename*=UTF-8''…`` (RFC 8187), percent-encoded."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", filename) if not unicodedata.combining(c))
+    fallback = _UNSAFE_FALLBACK.sub("_", folded).strip() or "download"
+    encoded = quote(filename.encode("utf-8", "replace"), safe="")  # letters, digits and _.-~ stay as they are
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}".encode("ascii")
+
+
+def download_filename(model: ModelVersion) -> str:
+    """The name a download is saved under: the model's name and its format's extension."""
+    return model.name + extension_for(model.file.format if model.file else model.format)
 
 
 class BlobResponse(Response):
@@ -125,8 +143,9 @@ class BlobResponse(Response):
             (b"accept-ranges", b"bytes"),
             (b"x-file-checksum", file.checksum.encode()),
             (b"x-model-id", model.id.encode()),
-            (b"x-model-algorithm", _header_value(model.algorithm)),
-            (b"x-model-version", str(model.version).encode()),
+            (b"x-model-algorithm", header_value(model.algorithm)),
+            (b"x-model-version", header_value(str(model.version))),
+            (b"x-model-scan", (file.scan or NOT_RECORDED_RESULT).verdict.value.encode()),
             (b"last-modified", format_datetime(file.uploaded_at, usegmt=True).encode()),
             (b"cache-control", b"no-cache"),
         ]
@@ -135,7 +154,7 @@ class BlobResponse(Response):
         start, end = self.range or (0, file.size_bytes - 1)
         headers += [
             (b"content-type", b"application/octet-stream"),
-            (b"content-disposition", content_disposition(model)),
+            (b"content-disposition", content_disposition(download_filename(model))),
             (b"content-length", str(end - start + 1).encode()),
         ]
         if self.range:

@@ -23,16 +23,21 @@ STATUS_BY_ERROR: dict[type[errors.RegistryError], int] = {
     errors.Malformed: 400,
     errors.ChecksumMismatch: 422,
     errors.Invalid: 422,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.TooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.RangeNotSatisfiable: 416,
+    errors.RateLimited: 429,
     errors.Unavailable: 503,
 }
 
 CODE_BY_STATUS = {
     400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
@@ -68,7 +73,16 @@ async def _registry_error(request: Request, exc: errors.RegistryError) -> JSONRe
     if status >= 500:
         log.warning("%s: %s", exc.code, exc.message)
     headers = {"Content-Range": f"bytes */{exc.details['size']}"} if status == 416 and "size" in exc.details else None
+    if status == 401:
+        headers = {"WWW-Authenticate": www_authenticate(exc.code)}
     return error_response(request, status, exc.message, exc.code, exc.details, headers)
+
+
+def www_authenticate(code: str) -> str:
+    """The challenge of a 401 (RFC 6750): a key was missing, or the one sent is not valid."""
+    if code == "unauthenticated":
+        return 'Bearer realm="model-service"'
+    return 'Bearer realm="model-service", error="invalid_token"'
 
 
 def _location(loc: tuple) -> str:
@@ -87,10 +101,14 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method any route of this path takes (Starlette names only the first route's)."""
+    """Every method the resource takes, over all the routes of its path template (Starlette names
+    only the first route's). The resource is the first template that matches, in routing order:
+    ``/models/compare`` is the comparison (GET), not a model whose id is ``compare``."""
     methods: set[str] = set()
+    template = None
     for route in getattr(request.app.state, "api_routes", ()):
-        if route.path_regex.match(request.url.path):
+        if (template is None or route.path_format == template) and route.path_regex.match(request.url.path):
+            template = route.path_format
             methods |= set(route.methods)
     return sorted(methods)
 

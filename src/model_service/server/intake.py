@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 
 from starlette.requests import Request
@@ -17,12 +18,28 @@ from .uploads import FileSink, MultipartForm, ensure_length_at_most, stream_body
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+MAX_FILENAME_LENGTH = 255
+# Control characters, invisible formatting (bidi overrides that disguise an extension, zero-width
+# characters), lone surrogates, and line and paragraph separators.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
 def clean_filename(name: str | None) -> str | None:
-    """The last path component of a client's filename, without control characters, ≤ 255 chars."""
+    """What is kept of a client's filename: its last path component (``../../etc/passwd`` is
+    ``passwd``, ``C:\\models\\m.pkl`` is ``m.pkl``), without unprintable characters, at most
+    :data:`MAX_FILENAME_LENGTH` characters with its extension kept; ``.``, ``..`` or nothing left
+    is no name. It is only ever metadata (files are stored by their sha256, never by name)."""
     if not name:
         return None
-    name = _CONTROL.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
-    return name[:255] or None
+    name = re.split(r"[/\\]", unicodedata.normalize("NFC", name))[-1]
+    name = "".join(c for c in name if unicodedata.category(c) not in _UNPRINTABLE).strip()
+    if name in ("", ".", ".."):
+        return None
+    if len(name) > MAX_FILENAME_LENGTH:
+        stem, dot, extension = name.rpartition(".")
+        keep = dot and 0 < len(extension) <= 16
+        name = stem[:MAX_FILENAME_LENGTH - len(extension) - 1] + "." + extension if keep else name[:MAX_FILENAME_LENGTH]
+    return name
 
 
 def clean_content_type(value: str | None) -> str | None:

@@ -4,29 +4,67 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..domain.models import Event, ModelVersion
+from ..domain.models import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_KEY_LENGTH,
+    MAX_METRICS,
+    MAX_OBJECT_KEYS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_TEXT_LENGTH,
+    METRIC_PATTERN,
+    TAG_PATTERN,
+    Event,
+    ModelVersion,
+    Status,
+)
+from ..domain.naming import MAX_NAME_LENGTH, NAME_PATTERN
+from ..domain.scanning import NOT_RECORDED_RESULT, ScanResult
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+# The registry's rules (domain/models.py, domain/naming.py) as the OpenAPI schema documents them.
+# Only documented here: the registry enforces them, with its own error codes.
+_NAME = {"pattern": f"^{NAME_PATTERN}$", "maxLength": MAX_NAME_LENGTH}
+_ALGORITHM = {"minLength": 1, "maxLength": 128}
+_TAGS = {"maxItems": MAX_TAGS, "items": {"type": "string", "pattern": f"^{TAG_PATTERN}$", "maxLength": MAX_TAG_LENGTH}}
+_METRICS = {"maxProperties": MAX_METRICS, "additionalProperties": {"type": "number"},
+            "propertyNames": {"pattern": f"^{METRIC_PATTERN}$", "maxLength": MAX_KEY_LENGTH}}
+_OBJECT = {"maxProperties": MAX_OBJECT_KEYS, "propertyNames": {"minLength": 1, "maxLength": MAX_KEY_LENGTH}}
+_DESCRIPTION = {"maxLength": MAX_DESCRIPTION_LENGTH}
+_CREATED_BY = {"maxLength": MAX_TEXT_LENGTH}
+_STATUS = {"enum": [status.value for status in Status]}
+_OPTIONAL_STATUS = {"enum": [*_STATUS["enum"], None]}
+
+
 class RegisterRequest(_Strict):
     """A model to register. Registering an existing ``name`` creates its next version."""
 
-    name: str | None = Field(None, description="Omit for a generated semantic name like RandomForest_95.2%_Dec16")
-    algorithm: str
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, Any] = Field(default_factory=dict, description="Metric name → finite number")
-    dataset_info: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    description: str = ""
-    created_by: str | None = Field(None, description="Defaults to the caller (X-Actor header, or 'anonymous')")
-    status: str = "active"
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "fraud_detector", "algorithm": "xgboost", "hyperparameters": {"max_depth": 6, "eta": 0.1},
+        "metrics": {"accuracy": 0.952, "f1_score": 0.91}, "dataset_info": {"rows": 120000},
+        "tags": ["fraud", "production"], "description": "Card fraud, retrained weekly"}]})
+
+    name: str | None = Field(None, description="Omit for a generated semantic name like RandomForest_95.2%_Dec16",
+                             json_schema_extra=_NAME)
+    algorithm: str = Field(json_schema_extra=_ALGORITHM)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, description="Nested at most 32 levels",
+                                            json_schema_extra=_OBJECT)
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Metric name → finite number",
+                                    json_schema_extra=_METRICS)
+    dataset_info: dict[str, Any] = Field(default_factory=dict, json_schema_extra=_OBJECT)
+    tags: list[str] = Field(default_factory=list, json_schema_extra=_TAGS)
+    description: str = Field("", json_schema_extra=_DESCRIPTION)
+    created_by: str | None = Field(None, description="Defaults to the caller (X-Actor header, or 'anonymous')",
+                                   json_schema_extra=_CREATED_BY)
+    status: str = Field("active", json_schema_extra=_STATUS)
     format: str | None = Field(None, description="File format (pickle, joblib, onnx, …); else from the file's name")
     breaking_changes: bool = Field(False, description="Start a new major version (v1.3 → v2.0)")
 
@@ -34,28 +72,52 @@ class RegisterRequest(_Strict):
 class NewVersionRequest(_Strict):
     """Fields that differ from the base version; everything else is copied from it (not its file)."""
 
-    algorithm: str | None = None
-    hyperparameters: dict[str, Any] | None = None
-    metrics: dict[str, Any] | None = None
-    dataset_info: dict[str, Any] | None = None
-    tags: list[str] | None = None
-    description: str | None = None
-    created_by: str | None = None
-    status: str | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [{"metrics": {"accuracy": 0.961}, "tags": ["fraud"]}]})
+
+    algorithm: str | None = Field(None, json_schema_extra=_ALGORITHM)
+    hyperparameters: dict[str, Any] | None = Field(None, json_schema_extra=_OBJECT)
+    metrics: dict[str, Any] | None = Field(None, json_schema_extra=_METRICS)
+    dataset_info: dict[str, Any] | None = Field(None, json_schema_extra=_OBJECT)
+    tags: list[str] | None = Field(None, json_schema_extra=_TAGS)
+    description: str | None = Field(None, json_schema_extra=_DESCRIPTION)
+    created_by: str | None = Field(None, json_schema_extra=_CREATED_BY)
+    status: str | None = Field(None, json_schema_extra=_OPTIONAL_STATUS)
     format: str | None = None
-    name: str | None = Field(None, description="Must equal the base's name if given")
+    name: str | None = Field(None, description="Must equal the base's name if given", json_schema_extra=_NAME)
     breaking_changes: bool = False
 
 
 class UpdateRequest(BaseModel):
     """Mutable fields only; anything else is rejected with the list of what may change."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True,
+                              json_schema_extra={"examples": [{"status": "deprecated", "tags": ["legacy"]}]})
 
-    description: str | None = None
-    tags: list[str] | None = None
-    status: str | None = None
-    metrics: dict[str, Any] | None = None
+    description: str | None = Field(None, json_schema_extra=_DESCRIPTION)
+    tags: list[str] | None = Field(None, json_schema_extra=_TAGS)
+    status: str | None = Field(None, json_schema_extra=_OPTIONAL_STATUS)
+    metrics: dict[str, Any] | None = Field(None, json_schema_extra=_METRICS)
+
+
+class ScanGlobalOut(BaseModel):
+    module: str
+    name: str
+    safety: Literal["dangerous", "suspicious"]
+
+
+class ScanOut(BaseModel):
+    """The unsafe-model scan of the file (README, "Model file scanning")."""
+
+    verdict: Literal["safe", "suspicious", "unsafe", "unscanned"]
+    executable: bool | None = Field(description="Whether loading the format can run code: true for the pickle "
+                                                "family, false for safetensors and ONNX, null if not known")
+    globals: list[ScanGlobalOut] = Field(description="Dangerous and suspicious imports found (module + name)")
+    scanner: str | None = Field(description="The scanner that read the file (picklescan), if one did")
+    scanner_version: str | None
+    scanned_at: datetime | None
+    reason: str | None = Field(description="Why the verdict is what it is, as a code (e.g. scan_timeout, "
+                                           "non_executable_format, format_not_scanned)")
+    detail: str | None
 
 
 class FileMetadataOut(BaseModel):
@@ -66,6 +128,7 @@ class FileMetadataOut(BaseModel):
     filename: str | None
     content_type: str | None
     uploaded_at: datetime
+    scan: ScanOut
 
 
 class ModelOut(BaseModel):
@@ -181,13 +244,24 @@ def human_size(size: int) -> str:
     return f"{size / 1024 ** exponent:.1f} {('B', 'KB', 'MB', 'GB', 'TB')[exponent]}"
 
 
+def scan_out(scan: ScanResult | None) -> ScanOut:
+    """A file's scan as the API shows it (a file uploaded before scanning: ``unscanned``)."""
+    scan = scan or NOT_RECORDED_RESULT
+    return ScanOut.model_construct(
+        verdict=scan.verdict.value, executable=scan.executable,
+        globals=[ScanGlobalOut.model_construct(module=g.module, name=g.name, safety=g.safety) for g in scan.globals],
+        scanner=scan.scanner, scanner_version=scan.scanner_version, scanned_at=scan.scanned_at,
+        reason=scan.reason, detail=scan.detail)
+
+
 def file_out(model: ModelVersion) -> FileMetadataOut | None:
     file = model.file
     if file is None:
         return None
     return FileMetadataOut.model_construct(
         file_id=file.sha256, checksum=file.checksum, size_bytes=file.size_bytes, format=file.format,
-        filename=file.filename, content_type=file.content_type, uploaded_at=file.uploaded_at)
+        filename=file.filename, content_type=file.content_type, uploaded_at=file.uploaded_at,
+        scan=scan_out(file.scan))
 
 
 def model_out(model: ModelVersion) -> ModelOut:

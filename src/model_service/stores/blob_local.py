@@ -43,6 +43,11 @@ class LocalUpload:
         except OSError as exc:
             raise _translate(exc, "starting an upload") from exc
 
+    @property
+    def local_path(self) -> Path:
+        """Where the upload's bytes are, for the model scanner to read once finished."""
+        return self.path
+
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         try:

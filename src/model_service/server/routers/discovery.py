@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from ...config import Settings
 from ...domain.models import Status
 from ...domain.query import SimpleFilters, as_utc
+from ..auth import READ
 from ..deps import RegistryDep, SettingsDep
 from ..discovery_schemas import (
     CompareOut,
@@ -23,9 +24,10 @@ from ..discovery_schemas import (
     model_statistics_out,
     platform_statistics_out,
 )
+from ..params import Instant
 from ..schemas import ErrorOut, ModelListOut, Pagination, model_out
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 404, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422, 503)}
 
 FILTER_HELP = (
     "Filter expression: comparisons (= != < <= > >=) on fields, metrics.<name> and hyperparameters.<name>, "
@@ -56,8 +58,8 @@ async def _search(
     min_accuracy: Annotated[float | None, Query(description="On test_accuracy, else accuracy, …")] = None,
     name: Annotated[str | None, Query(max_length=128)] = None,
     created_by: Annotated[str | None, Query(max_length=256)] = None,
-    created_after: Annotated[datetime | None, Query(description="ISO 8601; inclusive")] = None,
-    created_before: Annotated[datetime | None, Query(description="ISO 8601; exclusive")] = None,
+    created_after: Annotated[Instant | None, Query(description="ISO 8601; inclusive")] = None,
+    created_before: Annotated[Instant | None, Query(description="ISO 8601; exclusive")] = None,
     filter: Annotated[str | None, Query(max_length=4096, description=FILTER_HELP)] = None,
     sort: Annotated[str | None, Query(max_length=512, description=SORT_HELP)] = None,
 ) -> ModelListOut:
@@ -76,7 +78,7 @@ async def _search(
 
 
 def build_router(settings: Settings) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["discovery"], responses=ERRORS)
+    router = APIRouter(prefix="/api/v1", tags=["discovery"], responses=ERRORS, dependencies=[READ])  # reads only
 
     router.add_api_route("/models", _search, methods=["GET"], response_model=ModelListOut, name="list_models",
                          summary="List and search versions (newest first unless sorted)")

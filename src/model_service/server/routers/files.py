@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
+from ...domain.audit import Action, file_details
 from ...domain.errors import Invalid
 from ...domain.registry import Registry
-from ..deps import ActorDep, RegistryDep, SettingsDep, point_read
+from ..auth import READ, ReaderDep, WriterDep
+from ..deps import RegistryDep, SettingsDep, point_read
 from ..downloads import BlobResponse
 from ..intake import receive_form, receive_raw
+from ..params import ModelId
 from ..schemas import ErrorOut, FileInfoOut, UploadedOut, download_url, file_out, human_size
 from ..uploads import media_type
 
-ModelId = Annotated[str, Path(description="24-hex ObjectId of a model version")]
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 404, 409, 413, 416, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 416, 422, 503)
+}
 
 _UPLOAD_BODY = {
     "requestBody": {
@@ -34,6 +38,7 @@ _UPLOAD_BODY = {
                         "format": {"type": "string"},
                         "checksum": {"type": "string", "description": "sha256:<hex>"},
                     },
+                    "additionalProperties": False,
                 }
             },
         },
@@ -42,6 +47,12 @@ _UPLOAD_BODY = {
 
 
 STREAMING_ROUTES = frozenset({"upload_file"})
+DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+    206: {"content": {"application/octet-stream": {}}, "description": "The requested range"},
+    304: {"description": "Not modified (If-None-Match)"},
+    416: {"model": ErrorOut, "description": "The range lies outside the file"},
+}
 
 
 async def download_response(model_id: str, request: Request, registry: Registry, settings: Settings,
@@ -61,7 +72,7 @@ def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api/v1/models", tags=["files"], responses=ERRORS)
 
     @router.post(
-        "/{model_id}/upload",
+        "/{model_id:model_id}/upload",
         name="upload_file",
         status_code=201,
         response_model=UploadedOut,
@@ -73,24 +84,27 @@ def build_router(settings: Settings) -> APIRouter:
         request: Request,
         registry: RegistryDep,
         settings: SettingsDep,
-        actor: ActorDep,
+        caller: WriterDep,
         filename: Annotated[str | None, Query(description="File name, for raw bodies")] = None,
         format: Annotated[str | None, Query(description="pickle, joblib, onnx, …; default from the name")] = None,
         x_file_checksum: Annotated[str | None, Header(description="sha256:<hex>, verified before commit")] = None,
         x_file_name: Annotated[str | None, Header()] = None,
     ) -> UploadedOut:
         model = await point_read(registry.ensure_can_upload, model_id)  # 404/409 before reading
+        caller.check_name(model.name)  # 403 too
         if media_type(request) == "multipart/form-data":
             received = await receive_form(request, registry, settings, fields={})
             if received is None:
                 raise Invalid("The multipart form has no part named 'file'", code="missing_file")
         else:
             received = await receive_raw(request, registry, filename=x_file_name or filename, fmt=format)
-        model = await run_in_threadpool(registry.attach, model.id, received, actor)
+        model = await run_in_threadpool(registry.attach, model.id, received, caller.actor)
+        await caller.audit(Action.UPLOAD, model=model, details=file_details(model))
         return UploadedOut(model_id=model.id, version=str(model.version), file_metadata=file_out(model),
                            download_url=download_url(model.id))
 
-    @router.get("/{model_id}/info", response_model=FileInfoOut, summary="The version's file, without downloading it")
+    @router.get("/{model_id:model_id}/info", response_model=FileInfoOut, dependencies=[READ],
+                summary="The version's file, without downloading it")
     async def info(model_id: ModelId, registry: RegistryDep) -> FileInfoOut:
         model = await point_read(registry.get, model_id)
         return FileInfoOut(model_id=model.id, name=model.name, version=str(model.version), algorithm=model.algorithm,
@@ -99,17 +113,12 @@ def build_router(settings: Settings) -> APIRouter:
                            download_url=download_url(model.id), download_count=model.download_count)
 
     async def download(model_id: ModelId, request: Request, registry: RegistryDep, settings: SettingsDep,
-                       actor: ActorDep) -> Response:
-        return await download_response(model_id, request, registry, settings, actor)
+                       caller: ReaderDep) -> Response:
+        return await download_response(model_id, request, registry, settings, caller.actor)
 
-    download_responses = {
-        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
-        206: {"content": {"application/octet-stream": {}}, "description": "The requested range"},
-        304: {"description": "Not modified (If-None-Match)"},
-    }
     for method, summary in (("GET", "Download the file (Range, If-Range and If-None-Match supported)"),
                             ("HEAD", "The download's headers, without the file (not counted)")):
-        router.add_api_route("/{model_id}/download", download, methods=[method], response_class=Response,
-                             responses=download_responses, summary=summary, name=f"download_{method.lower()}",
+        router.add_api_route("/{model_id:model_id}/download", download, methods=[method], response_class=Response,
+                             responses=DOWNLOAD_RESPONSES, summary=summary, name=f"download_{method.lower()}",
                              operation_id=f"download_model_file_{method.lower()}")
     return router

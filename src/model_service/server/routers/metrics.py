@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from ..auth import PUBLIC
+
 router = APIRouter(tags=["health"])
 
 
 @router.get(
     "/metrics",
+    dependencies=[PUBLIC],  # Prometheus scrapes it without a key
     response_class=Response,
     summary="Prometheus metrics",
     responses={200: {"description": "Metrics in the Prometheus text format",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
+from ...domain.audit import Action, file_details
 from ...domain.errors import Invalid
 from ...domain.registry import ReceivedFile, Registration, Registry
-from ..deps import ActorDep, RegistryDep, SettingsDep, point_read
+from ..auth import READ, Requester, WriterDep
+from ..deps import RegistryDep, SettingsDep, point_read
 from ..intake import receive_form
+from ..params import ModelId
 from ..schemas import (
     DeletedOut,
     ErrorOut,
@@ -28,10 +31,8 @@ from ..schemas import (
 )
 from ..uploads import parse_json, read_json, require_media_type, validate_as
 
-ModelId = Annotated[str, Path(description="24-hex ObjectId of a model version")]
-
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 404, 409, 413, 415, 422, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)
 }
 
 
@@ -51,12 +52,14 @@ def _body_doc(schema: type, description: str) -> dict[str, Any]:
                         "type": "object",
                         "required": ["metadata"],
                         "properties": {
-                            "metadata": {"type": "string", "description": f"{schema.__name__} as JSON"},
+                            "metadata": {**schema.model_json_schema(), "description": f"{schema.__name__} as JSON"},
                             "file": {"type": "string", "format": "binary"},
                             "format": {"type": "string"},
                             "checksum": {"type": "string", "description": "sha256:<hex>"},
                         },
-                    }
+                        "additionalProperties": False,
+                    },
+                    "encoding": {"metadata": {"contentType": "application/json"}},
                 },
             },
         }
@@ -91,6 +94,13 @@ async def _metadata_and_file(request: Request, registry: Registry, settings: Set
     return parsed["metadata"], file
 
 
+async def writable(registry: Registry, model_id: str, caller: Requester) -> None:
+    """403 before anything changes if the caller's key may not write this version's name (its
+    prefix). A key without a prefix costs no read."""
+    if caller.principal.name_prefix is not None:
+        caller.check_name((await point_read(registry.get, model_id)).name)
+
+
 def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=ERRORS)
 
@@ -102,42 +112,60 @@ def build_router(settings: Settings) -> APIRouter:
         openapi_extra=_body_doc(RegisterRequest, "The model; as multipart, with its file in the same request"),
         summary="Register a model (an existing name gets its next version)",
     )
-    async def register_model(request: Request, response: Response, registry: RegistryDep, actor: ActorDep,
+    async def register_model(request: Request, response: Response, registry: RegistryDep, caller: WriterDep,
                              settings: SettingsDep) -> RegisteredOut:
         def check(document: RegisterRequest) -> None:
+            caller.claim_created_by(document.created_by)
+            caller.check_name(document.name)
             to_registration(document).validated()  # every rule, before any file byte is stored
 
         document, file = await _metadata_and_file(request, registry, settings, RegisterRequest, check)
-        model = await run_in_threadpool(registry.register, to_registration(document), actor, file)
+        try:
+            check(document)  # a JSON body was not checked on arrival
+        except BaseException:
+            if file is not None:
+                file.incoming.abort()
+            raise
+        model = await run_in_threadpool(registry.register, to_registration(document), caller.actor, file)
+        await caller.audit(Action.REGISTER, model=model,
+                           details={"parent_model_id": model.parent_model_id, **file_details(model)})
         response.headers["Location"] = f"/api/v1/models/{model.id}"
         return registered_out(model, "Model registered successfully")
 
-    @router.get("/{model_id}", response_model=ModelOut, summary="One model version")
+    @router.get("/{model_id:model_id}", response_model=ModelOut, summary="One model version", dependencies=[READ])
     async def get_model(model_id: ModelId, registry: RegistryDep) -> ModelOut:
         return model_out(await point_read(registry.get, model_id))
 
-    @router.put("/{model_id}", response_model=UpdatedOut,
+    @router.put("/{model_id:model_id}", response_model=UpdatedOut,
                 openapi_extra={"requestBody": {"required": True, "content": {
                     "application/json": {"schema": UpdateRequest.model_json_schema()}}}},
                 summary="Update mutable fields (description, tags, status, metrics)")
-    async def update_model(model_id: ModelId, request: Request, registry: RegistryDep, actor: ActorDep,
+    async def update_model(model_id: ModelId, request: Request, registry: RegistryDep, caller: WriterDep,
                            settings: SettingsDep) -> UpdatedOut:
+        await writable(registry, model_id, caller)
         require_media_type(request, ("application/json",))
         changes = validate_as(UpdateRequest, await read_json(request, settings.max_request_size))
         values = changes.model_dump(exclude_unset=True)
         if not values:
             raise Invalid("Nothing to update: send at least one of description, tags, status, metrics",
                           code="empty_update")
-        model = await run_in_threadpool(registry.update, model_id, values, actor)
+        model = await run_in_threadpool(registry.update, model_id, values, caller.actor)
+        details: dict[str, Any] = {"fields": sorted(values)}
+        if "status" in values:
+            details["status"] = model.status.value
+        await caller.audit(Action.UPDATE, model=model, details=details)
         return UpdatedOut(model_id=model.id, model=model_out(model))
 
-    @router.delete("/{model_id}", response_model=DeletedOut,
+    @router.delete("/{model_id:model_id}", response_model=DeletedOut,
                    summary="Delete a version (its file goes with its last reference)")
-    async def delete_model(model_id: ModelId, registry: RegistryDep, actor: ActorDep) -> DeletedOut:
-        return DeletedOut(deleted_id=(await run_in_threadpool(registry.delete, model_id, actor)).id)
+    async def delete_model(model_id: ModelId, registry: RegistryDep, caller: WriterDep) -> DeletedOut:
+        await writable(registry, model_id, caller)
+        model = await run_in_threadpool(registry.delete, model_id, caller.actor)
+        await caller.audit(Action.DELETE, model=model, details=file_details(model))
+        return DeletedOut(deleted_id=model.id)
 
     @router.post(
-        "/{model_id}/versions",
+        "/{model_id:model_id}/versions",
         name="create_version",
         status_code=201,
         response_model=RegisteredOut,
@@ -145,19 +173,29 @@ def build_router(settings: Settings) -> APIRouter:
         summary="New version derived from this one (the seed's create_model_version)",
     )
     async def create_version(model_id: ModelId, request: Request, response: Response, registry: RegistryDep,
-                             actor: ActorDep, settings: SettingsDep) -> RegisteredOut:
+                             caller: WriterDep, settings: SettingsDep) -> RegisteredOut:
         base = await point_read(registry.get, model_id)  # 400/404 before any byte is read
+        caller.check_name(base.name)  # 403 too
 
         def check(document: NewVersionRequest) -> None:
+            caller.claim_created_by(document.created_by)
             registry.derive(base, document.model_dump(exclude_unset=True))  # every rule, before the file
 
         document, file = await _metadata_and_file(request, registry, settings, NewVersionRequest, check)
+        try:
+            caller.claim_created_by(document.created_by)  # a JSON body was not checked on arrival
+        except BaseException:
+            if file is not None:
+                file.incoming.abort()
+            raise
         overrides = document.model_dump(exclude_unset=True)
-        model = await run_in_threadpool(registry.new_version, model_id, overrides, actor, file)
+        model = await run_in_threadpool(registry.new_version, model_id, overrides, caller.actor, file)
+        await caller.audit(Action.CREATE_VERSION, model=model,
+                           details={"parent_model_id": model.parent_model_id, **file_details(model)})
         response.headers["Location"] = f"/api/v1/models/{model.id}"
         return registered_out(model, "Model version created successfully")
 
-    @router.get("/{model_id}/history", response_model=HistoryOut,
+    @router.get("/{model_id:model_id}/history", response_model=HistoryOut, dependencies=[READ],
                 summary="What happened to this version: creation, status changes, updates, upload")
     async def history(model_id: ModelId, registry: RegistryDep) -> HistoryOut:
         events = await run_in_threadpool(registry.history, model_id)

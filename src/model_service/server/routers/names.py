@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
+from ...domain.audit import Action
 from ...domain.errors import Invalid, NotFound
+from ...domain.models import AliasMove
 from ...domain.ports import ANY
 from ...domain.query import as_utc
-from ..deps import ActorDep, RegistryDep, SettingsDep
+from ..auth import READ, ReaderDep, Requester, WriterDep
+from ..deps import RegistryDep, SettingsDep
 from ..discovery_schemas import (
     AliasAtOut,
     AliasesOut,
@@ -24,14 +27,14 @@ from ..discovery_schemas import (
     alias_out,
     name_event_out,
 )
+from ..params import AliasName, Instant, Name, Ref
 from ..schemas import ErrorOut, ModelOut, model_out
 from ..uploads import read_json, require_media_type, validate_as
-from .files import download_response
+from .files import DOWNLOAD_RESPONSES, download_response
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 404, 409, 415, 422, 503)}
-Name = Annotated[str, Path(description="The model name (percent-encoded in the URL)")]
-Ref = Annotated[str, Path(description="A version (v1.2), an alias (production) or 'latest'")]
-AliasName = Annotated[str, Path(description="Lowercase letters, digits, _ and -")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)
+}
 HISTORY_KINDS = ("created", "status", "updated", "uploaded", "deleted", "alias")
 
 
@@ -39,12 +42,23 @@ def _utc(value: datetime | None, parameter: str) -> datetime | None:
     return None if value is None else as_utc(value, parameter)
 
 
+async def audit_move(caller: Requester, move: AliasMove) -> None:
+    target = move.after or move.before
+    details = {"alias": move.alias,
+               "from_version": None if move.before is None else str(move.before.version),
+               "from_model_id": None if move.before is None else move.before.model_id}
+    await caller.audit(Action.ALIAS_SET if move.after is not None else Action.ALIAS_REMOVE, name=move.name,
+                       model_id=None if target is None else target.model_id,
+                       version=None if target is None else str(target.version), details=details)
+
+
 def build_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api/v1/models/by-name/{name}", tags=["names"], responses=ERRORS)
 
-    @router.get("", response_model=NameOut, summary="Every version of a name, newest first, and its aliases")
+    @router.get("", response_model=NameOut, dependencies=[READ],
+                summary="Every version of a name, newest first, and its aliases")
     async def versions(name: Name, registry: RegistryDep, settings: SettingsDep,
-                       page: Annotated[int, Query(ge=1)] = 1,
+                       page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
                        limit: Annotated[int, Query(ge=1, description="Capped at MAX_PAGE_SIZE")] = 100) -> NameOut:
         limit = min(limit, settings.max_page_size)
         found = await run_in_threadpool(registry.versions, name, page, limit)
@@ -54,29 +68,30 @@ def build_router(settings: Settings) -> APIRouter:
                        pagination={"page": page, "limit": limit, "total": found.total,
                                    "pages": -(-found.total // limit)})
 
-    @router.get("/versions/{ref}", response_model=ModelOut, summary="One version: by number, alias or 'latest'")
+    @router.get("/versions/{ref}", response_model=ModelOut, dependencies=[READ],
+                summary="One version: by number, alias or 'latest'")
     async def version(name: Name, ref: Ref, registry: RegistryDep) -> ModelOut:
         return model_out(await run_in_threadpool(registry.resolve, name, ref))
 
     async def download(name: Name, ref: Ref, request: Request, registry: RegistryDep, settings: SettingsDep,
-                       actor: ActorDep) -> Response:
+                       caller: ReaderDep) -> Response:
         model = await run_in_threadpool(registry.resolve, name, ref)
-        return await download_response(model.id, request, registry, settings, actor)
+        return await download_response(model.id, request, registry, settings, caller.actor)
 
     for method in ("GET", "HEAD"):
         router.add_api_route("/versions/{ref}/download", download, methods=[method], response_class=Response,
-                             name=f"download_by_name_{method.lower()}",
+                             responses=DOWNLOAD_RESPONSES, name=f"download_by_name_{method.lower()}",
                              operation_id=f"download_by_name_{method.lower()}",
                              summary="Download a version's file by name and version, alias or 'latest'")
 
-    @router.get("/aliases", response_model=AliasesOut, summary="The name's aliases")
+    @router.get("/aliases", response_model=AliasesOut, dependencies=[READ], summary="The name's aliases")
     async def aliases(name: Name, registry: RegistryDep) -> AliasesOut:
         return AliasesOut(name=name, aliases=[alias_out(a) for a in await run_in_threadpool(registry.aliases, name)])
 
-    @router.get("/aliases/{alias}", response_model=AliasAtOut,
+    @router.get("/aliases/{alias}", response_model=AliasAtOut, dependencies=[READ],
                 summary="Where an alias points, now or at a past time (?at=)")
     async def alias_at(name: Name, alias: AliasName, registry: RegistryDep,
-                       at: Annotated[datetime | None, Query(description="ISO 8601 time; default now")] = None
+                       at: Annotated[Instant | None, Query(description="ISO 8601 time; default now")] = None
                        ) -> AliasAtOut:
         when = _utc(at, "at") or registry.clock()
         move = await run_in_threadpool(registry.alias_at, name, alias, when)
@@ -90,32 +105,36 @@ def build_router(settings: Settings) -> APIRouter:
                 openapi_extra={"requestBody": {"required": True, "content": {
                     "application/json": {"schema": AliasMoveIn.model_json_schema()}}}},
                 summary="Set or move an alias (compare-and-swap with expected_version)")
-    async def move_alias(name: Name, alias: AliasName, request: Request, registry: RegistryDep, actor: ActorDep,
+    async def move_alias(name: Name, alias: AliasName, request: Request, registry: RegistryDep, caller: WriterDep,
                          settings: SettingsDep) -> AliasMoveOut:
+        caller.check_name(name)
         require_media_type(request, ("application/json",))
         body = validate_as(AliasMoveIn, await read_json(request, settings.max_request_size))
         expected = body.expected_version if "expected_version" in body.model_fields_set else ANY
-        move = await run_in_threadpool(lambda: registry.set_alias(name, alias, actor, version=body.version,
+        move = await run_in_threadpool(lambda: registry.set_alias(name, alias, caller.actor, version=body.version,
                                                                   model_id=body.model_id, expected=expected))
+        await audit_move(caller, move)
         return alias_move_out(move)
 
     @router.delete("/aliases/{alias}", response_model=AliasMoveOut, summary="Remove an alias")
     async def remove_alias(
-        name: Name, alias: AliasName, registry: RegistryDep, actor: ActorDep,
+        name: Name, alias: AliasName, registry: RegistryDep, caller: WriterDep,
         expected_version: Annotated[str | None, Query(description="Remove only if it points at this version")] = None,
     ) -> AliasMoveOut:
+        caller.check_name(name)
         expected = ANY if expected_version is None else expected_version
-        return alias_move_out(await run_in_threadpool(
-            lambda: registry.remove_alias(name, alias, actor, expected=expected)))
+        move = await run_in_threadpool(lambda: registry.remove_alias(name, alias, caller.actor, expected=expected))
+        await audit_move(caller, move)
+        return alias_move_out(move)
 
-    @router.get("/history", response_model=NameHistoryOut,
+    @router.get("/history", response_model=NameHistoryOut, dependencies=[READ],
                 summary="Alias moves, status changes and other events of every version of the name")
     async def history(
         name: Name, registry: RegistryDep,
         kind: Annotated[str | None, Query(description=f"Comma list of: {', '.join(HISTORY_KINDS)}")] = None,
         alias: Annotated[str | None, Query(description="Only this alias's moves")] = None,
-        since: Annotated[datetime | None, Query()] = None,
-        until: Annotated[datetime | None, Query(description="Inclusive")] = None,
+        since: Annotated[Instant | None, Query(description="ISO 8601")] = None,
+        until: Annotated[Instant | None, Query(description="ISO 8601; inclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     ) -> NameHistoryOut:
         kinds = tuple(k.strip() for k in kind.split(",") if k.strip()) if kind else HISTORY_KINDS

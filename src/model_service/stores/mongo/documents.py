@@ -4,7 +4,7 @@ A version is one document in ``models``, close to the seed's schema::
 
     {_id: ObjectId (the model id), name, version: "v1.2", algorithm, hyperparameters, metrics,
      dataset_info, tags: [...], description, created_by, status, parent_model_id, format,
-     file_metadata: {sha256, checksum, size_bytes, format, filename, content_type, uploaded_at},
+     file_metadata: {sha256, checksum, size_bytes, format, filename, content_type, uploaded_at, scan},
      created_at, updated_at, download_count,
      # beyond the seed, kept here for filtering, sorting and concurrency control:
      seq, version_major, version_minor, accuracy, p, pn, pt, search_text, rev}
@@ -20,6 +20,8 @@ A version is one document in ``models``, close to the seed's schema::
   (strings; arrays as JSON), so hyperparameter sorts order exactly as the SQL store's.
 * ``search_text``: name, algorithm, description and tags in lower case, for the seed's ``q``.
 * ``rev``: bumped by every change of the mutable fields (compare-and-swap for :meth:`update`).
+* ``file_metadata.scan``: the unsafe-model scan of the file (``ScanResult.to_json``, its time
+  as ISO text so it keeps its microseconds); absent for a file uploaded before scanning.
 
 Keys of free-form objects (hyperparameters, metrics, dataset_info, the flattened maps) are
 escaped so that any JSON key is a valid field name on every MongoDB version and addressable in a
@@ -46,6 +48,7 @@ from bson.errors import InvalidId
 from ...domain.errors import Invalid
 from ...domain.models import Alias, Event, EventKind, FileInfo, ModelVersion, Status
 from ...domain.naming import accuracy_of
+from ...domain.scanning import ScanResult
 from ...domain.versions import Version
 
 _ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
@@ -179,7 +182,7 @@ def search_text(name: str, algorithm: str, description: str, tags: tuple[str, ..
 # ---- versions ---------------------------------------------------------------------------------------------
 
 def file_document(file: FileInfo) -> dict[str, Any]:
-    return {
+    document = {
         "sha256": file.sha256,
         "checksum": file.checksum,
         "size_bytes": file.size_bytes,
@@ -188,6 +191,9 @@ def file_document(file: FileInfo) -> dict[str, Any]:
         "content_type": file.content_type,
         "uploaded_at": stamp(file.uploaded_at),
     }
+    if file.scan is not None:
+        document["scan"] = file.scan.to_json()
+    return document
 
 
 def model_document(model: ModelVersion, seq: int) -> dict[str, Any]:
@@ -226,9 +232,11 @@ def to_model(document: Mapping[str, Any]) -> ModelVersion:
     stored = document.get("file_metadata")
     file = None
     if stored:
+        scan = stored.get("scan")
         file = FileInfo(sha256=stored["sha256"], size_bytes=int(stored["size_bytes"]), format=stored.get("format"),
                         filename=stored.get("filename"), content_type=stored.get("content_type"),
-                        uploaded_at=utc(stored["uploaded_at"]))
+                        uploaded_at=utc(stored["uploaded_at"]),
+                        scan=None if scan is None else ScanResult.from_json(scan))
     return ModelVersion(
         id=str(document["_id"]),
         name=document["name"],

@@ -44,14 +44,16 @@ from pymongo import MongoClient, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, PyMongoError
 
+from ...domain.audit import AuditQuery, AuditRecord
 from ...domain.errors import Conflict, Invalid, Malformed, NotFound
+from ...domain.keys import ApiKey
 from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
 from ...domain.naming import accuracy_of
 from ...domain.ports import LATEST, Health, ModelRecord, Page, PendingBlob
 from ...domain.query import SearchQuery
 from ...domain.versions import Version, following
 from . import aliases as alias_docs
-from . import deletion, stats, transfer
+from . import deletion, security, stats, transfer
 from .documents import (
     encode,
     event_document,
@@ -430,3 +432,29 @@ class MongoMetadataStore:
     @translated
     def import_alias(self, alias: Alias) -> bool:
         return alias_docs.import_alias(self.db, alias)
+
+    # ---- API keys and the audit log (``security.py``) ----------------------------------------------
+
+    @translated
+    def add_key(self, key: ApiKey) -> None:
+        security.add_key(self.database, key)
+
+    @translated
+    def get_key(self, key_id: str) -> ApiKey:
+        return security.get_key(self.database, key_id)
+
+    @translated
+    def list_keys(self) -> list[ApiKey]:
+        return security.list_keys(self.database)
+
+    @translated
+    def revoke_key(self, key_id: str, actor: str, at: datetime) -> ApiKey:
+        return security.revoke_key(self.database, key_id, actor, at)
+
+    @translated
+    def append_audit(self, record: AuditRecord) -> bool:
+        return security.append_audit(self.database, record)
+
+    @translated
+    def audit_records(self, query: AuditQuery) -> list[AuditRecord]:
+        return security.audit_records(self.database, query)

@@ -6,7 +6,8 @@ index that exists is a no-op), so every start brings a database up to date.
 * ``models``: one document per version (``documents.py``); ``events``: the append-only log;
   ``aliases``: one document per ``name@alias`` ever set (``model_id`` null once removed);
   ``blob_locks``: per-sha256 locks (``locks.py``); ``counters``: the insertion sequence;
-  ``imports``: records being copied in by ``model-service migrate`` (``transfer.py``).
+  ``imports``: records being copied in by ``model-service migrate`` (``transfer.py``);
+  ``api_keys`` and ``audit_log`` (``security.py``).
 * The seed's three indexes, under the seed's names: ``algorithm_status_created_idx``,
   ``tags_accuracy_idx`` and the wildcard text index ``full_text_search_idx`` (MongoDB allows one
   text index per collection; the seed's tools may use it for ``$text``, the service's ``q`` is a
@@ -33,6 +34,7 @@ from pymongo.errors import OperationFailure
 
 from ...domain.errors import NotFound
 from .documents import object_id
+from .security import API_KEYS, AUDIT_LOG
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,11 @@ INDEXES = [
     IndexSpec(ALIASES, [("name", ASCENDING), ("alias", ASCENDING)], "name_alias_unique", {"unique": True}),
     IndexSpec(ALIASES, [("model_id", ASCENDING)], "alias_model_idx"),
     IndexSpec(ALIASES, [("outbox._id", ASCENDING)], "alias_outbox_idx", {"sparse": True}),
+    # API keys (by _id, the key id) in creation order; the audit log newest first, by each filter
+    IndexSpec(API_KEYS, [("created_at", ASCENDING), ("_id", ASCENDING)], "key_created_idx"),
+    IndexSpec(AUDIT_LOG, [("at", DESCENDING), ("_id", DESCENDING)], "audit_at_idx"),
+    *(IndexSpec(AUDIT_LOG, [(field, ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)], f"audit_{field}_at_idx")
+      for field in ("actor", "action", "model_id", "name", "key_id")),
 ]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from ...domain.models import Event, EventKind, FileInfo, ModelVersion, Status
+from ...domain.scanning import ScanResult
 from ...domain.versions import Version
 from .schema import events
 
@@ -33,7 +34,7 @@ def version_of(row: Mapping[str, Any]) -> str:
 def file_columns(file: FileInfo | None) -> dict[str, Any]:
     if file is None:
         return {"file_sha256": None, "file_size": None, "file_format": None, "file_name": None,
-                "file_content_type": None, "file_uploaded_at": None}
+                "file_content_type": None, "file_uploaded_at": None, "file_scan": None}
     return {
         "file_sha256": file.sha256,
         "file_size": file.size_bytes,
@@ -41,6 +42,7 @@ def file_columns(file: FileInfo | None) -> dict[str, Any]:
         "file_name": file.filename,
         "file_content_type": file.content_type,
         "file_uploaded_at": file.uploaded_at,
+        "file_scan": None if file.scan is None else file.scan.to_json(),
     }
 
 
@@ -54,6 +56,7 @@ def to_model(row: Mapping[str, Any]) -> ModelVersion:
             filename=row["file_name"],
             content_type=row["file_content_type"],
             uploaded_at=row["file_uploaded_at"],
+            scan=None if row.get("file_scan") is None else ScanResult.from_json(row["file_scan"]),
         )
     return ModelVersion(
         id=row["id"],

@@ -103,6 +103,9 @@ models = Table(
     Column("download_count", BigInteger, nullable=False, server_default="0"),
     # The accuracy-like metric (domain.naming.accuracy_of), kept as a column to filter and sort on.
     Column("accuracy", Float, nullable=True),
+    # The unsafe-model scan of the file (domain.scanning.ScanResult.to_json; migration 0005);
+    # null for no file, or a file uploaded before scanning.
+    Column("file_scan", JSONDoc, nullable=True),
     UniqueConstraint("name", "version_major", "version_minor"),
     Index(None, "created_at", "seq"),
     Index(None, "file_sha256", "file_size"),  # blob references, and distinct blob sizes from the index
@@ -187,4 +190,46 @@ events = Table(
     Index(None, "model_id", "id"),
     Index(None, "model_name", "at"),
     Index(None, "kind", "at"),
+)
+
+# API keys (migration 0006): the key's SHA-256, never the key; ``key_id`` is the non-secret part
+# of the key that finds it.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", Str(32), primary_key=True),
+    Column("name", Str(64), nullable=False),
+    Column("scopes", Str(64), nullable=False),  # space-separated: "read write"
+    Column("name_prefix", Str(128), nullable=True),
+    Column("secret_hash", Str(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Str(256), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("revoked_by", Str(256), nullable=True),
+    Index(None, "created_at", "key_id"),
+)
+
+# The audit log (migration 0006): append-only — triggers refuse UPDATE and DELETE on it. Read
+# newest first (at, id); each filter of the audit query has an index ending in (at, id).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Str(24), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("action", Str(32), nullable=False),
+    Column("actor", Str(256), nullable=False),
+    Column("key_id", Str(32), nullable=True),
+    Column("model_id", Str(24), nullable=True),
+    Column("name", Str(128), nullable=True),
+    Column("version", Str(32), nullable=True),
+    Column("details", JSONDoc, nullable=False),
+    Column("client_ip", Str(64), nullable=True),
+    Column("request_id", Str(64), nullable=True),
+    Index(None, "at", "id"),
+    Index(None, "actor", "at", "id"),
+    Index(None, "action", "at", "id"),
+    Index(None, "model_id", "at", "id"),
+    Index(None, "name", "at", "id"),
+    Index(None, "key_id", "at", "id"),
 )

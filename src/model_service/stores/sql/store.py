@@ -30,7 +30,9 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from ...domain.audit import AuditQuery, AuditRecord
 from ...domain.errors import Conflict, Invalid, NotFound, Unavailable
+from ...domain.keys import ApiKey
 from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
 from ...domain.naming import accuracy_of
 from ...domain.ports import ANY, LATEST, Health, ModelRecord, Page, PendingBlob
@@ -38,7 +40,7 @@ from ...domain.query import SearchQuery
 from ...domain.versions import Version, following
 from . import aliases as alias_rows
 from . import migrate as migrations
-from . import schema, stats, transfer
+from . import schema, security, stats, transfer
 from .engine import make_engine
 from .rows import append_event, file_columns, to_event, to_model, version_of
 from .schema import events, models
@@ -448,6 +450,36 @@ class SqlMetadataStore:
             return self._transact(lambda connection: transfer.import_alias(connection, alias))
         except IntegrityError:  # set concurrently (PostgreSQL): it is there, as the contract wants
             return False
+
+    # ---- API keys and the audit log ----------------------------------------------------------------
+
+    def add_key(self, key: ApiKey) -> None:
+        try:
+            self._transact(lambda connection: security.add_key(connection, key))
+        except IntegrityError as exc:
+            raise Conflict(f"An API key with id {key.key_id} exists", code="key_exists",
+                           details={"key_id": key.key_id}) from exc
+
+    def get_key(self, key_id: str) -> ApiKey:
+        with self._read() as connection:
+            return security.get_key(connection, key_id)
+
+    def list_keys(self) -> list[ApiKey]:
+        with self._read() as connection:
+            return security.list_keys(connection)
+
+    def revoke_key(self, key_id: str, actor: str, at: datetime) -> ApiKey:
+        return self._transact(lambda connection: security.revoke_key(connection, key_id, actor, at))
+
+    def append_audit(self, record: AuditRecord) -> bool:
+        try:
+            return self._transact(lambda connection: security.append_audit(connection, record))
+        except IntegrityError:  # appended concurrently (PostgreSQL): it is there
+            return False
+
+    def audit_records(self, query: AuditQuery) -> list[AuditRecord]:
+        with self._read() as connection:
+            return security.audit_records(connection, query)
 
     def refresh_statistics(self) -> None:
         # SQLite's plans are fixed by the statements' shapes (see search.py), not by statistics.
