@@ -61,6 +61,8 @@ def test_every_kind_of_write_is_recorded_with_who_what_where_and_which_request(s
     assert (register["model_id"], register["name"], register["version"]) == (model_id, "fraud_model", "v1.0")
     assert update["details"] == {"fields": ["description", "status"], "status": "deprecated"}
     assert upload["details"]["file"]["size_bytes"] == 7 and len(upload["details"]["file"]["sha256"]) == 64
+    stored = secured.get(f"{MODELS}/{model_id}", headers=auth(secret)).json()["file_metadata"]
+    assert upload["details"]["file"]["scan"] == stored["scan"]["verdict"]
     assert (version["model_id"], version["version"], version["details"]["parent_model_id"]) == (second, "v1.1",
                                                                                                  model_id)
     assert (alias_set["model_id"], alias_set["version"]) == (second, "v1.1")

@@ -234,3 +234,12 @@ def test_settings_name_the_limits(tmp_path: Path):
                              rate_limit_search="OFF")
     assert (settings.rate_limit_default, settings.rate_limit_download, settings.rate_limit_search) == (
         "100 per hour", "10 per minute", "off")
+
+
+def test_every_limited_operation_documents_the_429(client: TestClient):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, operations in paths.items():
+        if path.startswith("/health") or path == "/metrics":
+            continue
+        for method, operation in operations.items():
+            assert "429" in operation["responses"], f"{method.upper()} {path}"

@@ -116,7 +116,10 @@ def file_details(model: ModelVersion) -> dict[str, Any]:
     """What a record says of a version's file (nothing if it has none)."""
     if model.file is None:
         return {}
-    return {"file": {"sha256": model.file.sha256, "size_bytes": model.file.size_bytes, "format": model.file.format}}
+    file = {"sha256": model.file.sha256, "size_bytes": model.file.size_bytes, "format": model.file.format}
+    if model.file.scan is not None:
+        file["scan"] = model.file.scan.verdict.value
+    return {"file": file}
 
 
 class Auditor:

@@ -17,7 +17,7 @@ from ..deps import SettingsDep
 from ..params import Instant
 from ..schemas import ErrorOut
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 422, 429, 503)}
 ACTIONS = [action.value for action in Action]
 
 

@@ -27,7 +27,7 @@ from ..discovery_schemas import (
 from ..params import Instant
 from ..schemas import ErrorOut, ModelListOut, Pagination, model_out
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422, 429, 503)}
 
 FILTER_HELP = (
     "Filter expression: comparisons (= != < <= > >=) on fields, metrics.<name> and hyperparameters.<name>, "

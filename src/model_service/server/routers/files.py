@@ -20,7 +20,7 @@ from ..schemas import ErrorOut, FileInfoOut, UploadedOut, download_url, file_out
 from ..uploads import media_type
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 416, 422, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 416, 422, 429, 503)
 }
 
 _UPLOAD_BODY = {

@@ -19,7 +19,7 @@ from ..schemas import ErrorOut
 from ..uploads import read_json, require_media_type, validate_as
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 }
 KeyId = Annotated[str, Path(description="The key id: the 12 hex digits after 'tfk_'", max_length=64)]
 

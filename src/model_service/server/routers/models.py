@@ -32,7 +32,7 @@ from ..schemas import (
 from ..uploads import parse_json, read_json, require_media_type, validate_as
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 }
 
 
