@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.backends.gridfs",
     "tests.backends.mongo",
     "tests.backends.redis",
+    "tests.api.ratelimit_helpers",
 ]
 
 from fastapi.testclient import TestClient  # noqa: E402

@@ -1,13 +1,15 @@
 """What the rate limit tests share: a clock they move, clients at addresses of their choice, and
-apps whose limiter counts in memory or in Redis."""
+apps whose limiter counts in memory or in Redis; the ``clock`` and ``limited`` fixtures (a plugin
+of tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -82,3 +84,14 @@ class LimitedApps:
         client = TestClient(app_wrapper(app))
         client.fastapi_app = app  # type: ignore[attr-defined]
         return self.stack.enter_context(client)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def limited(tmp_path: Path, clock: Clock) -> Iterator[LimitedApps]:
+    with ExitStack() as stack:
+        yield LimitedApps(stack, tmp_path, clock)

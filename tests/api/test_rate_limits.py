@@ -3,8 +3,6 @@ shape with ``Retry-After``; ``X-RateLimit-*`` on every limited answer; windows t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -15,17 +13,6 @@ from tests.conftest import make_settings
 
 from .helpers import MODELS, assert_error, model_url, payload, register_model, total_models, upload
 from .ratelimit_helpers import Clock, LimitedApps, limits_of
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def limited(tmp_path: Path, clock: Clock) -> Iterator[LimitedApps]:
-    with ExitStack() as stack:
-        yield LimitedApps(stack, tmp_path, clock)
 
 
 def with_file(client: TestClient, name: str = "fraud_model") -> dict:

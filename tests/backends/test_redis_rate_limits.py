@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -20,17 +18,6 @@ from tests.api.helpers import MODELS, assert_error
 from tests.api.ratelimit_helpers import Clock, LimitedApps, limits_of
 
 from .s3 import free_port
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def limited(tmp_path: Path, clock: Clock) -> Iterator[LimitedApps]:
-    with ExitStack() as stack:
-        yield LimitedApps(stack, tmp_path, clock)
 
 
 def test_two_replicas_share_the_counts(limited: LimitedApps, clock: Clock, redis_url: str, redis_prefix: str):
