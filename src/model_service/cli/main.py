@@ -140,6 +140,10 @@ def _redact(url: str) -> str:
 
 from .keys import keys  # noqa: E402  (it uses the helpers above)
 from .migrate import migrate  # noqa: E402  (it uses the helpers above)
+from .overview import COMMANDS as OVERVIEW_COMMANDS  # noqa: E402
+from .registry import COMMANDS as REGISTRY_COMMANDS  # noqa: E402
 
 main.add_command(migrate)
 main.add_command(keys)
+for _command in (*REGISTRY_COMMANDS, *OVERVIEW_COMMANDS):  # the registry over HTTP, through the SDK
+    main.add_command(_command)
