@@ -4,6 +4,7 @@ nothing kept. No file here is ever loaded: the malicious ones are only written a
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -160,6 +161,18 @@ def test_an_unsafe_upload_is_refused_with_nothing_kept(rejecting):
     assert blob_store_state(data_dir_of(rejecting)) == ([], [])
     events = rejecting.get(model_url(model_id, "/history")).json()["events"]
     assert [event["kind"] for event in events] == ["created"]
+    refused = refusals(rejecting)
+    assert [(r["model_id"], r["name"], r["version"]) for r in refused] == [(model_id, "scanned_model", "v1.0")]
+    assert refused[0]["details"]["file"] == {"sha256": hashlib.sha256(scanfiles.malicious_pickle()).hexdigest(),
+                                             "size_bytes": len(scanfiles.malicious_pickle())}
+    assert refused[0]["details"]["globals"] == body["details"]["globals"]
+
+
+def refusals(client) -> list[dict]:
+    """The audit log's records of refused unsafe uploads."""
+    response = client.get("/api/v1/audit", params={"action": "model.upload_refused"})
+    assert response.status_code == 200, response.text
+    return response.json()["records"]
 
 
 def test_register_with_an_unsafe_file_creates_no_version(rejecting):
@@ -169,6 +182,7 @@ def test_register_with_an_unsafe_file_creates_no_version(rejecting):
     assert total_models(rejecting) == 0
     assert blob_store_state(data_dir_of(rejecting)) == ([], [])
     assert rejecting.get(f"{MODELS}/by-name/scanned_model/versions").status_code == 404
+    assert [(r["name"], r["model_id"]) for r in refusals(rejecting)] == [("scanned_model", None)]
 
 
 def test_a_new_version_with_an_unsafe_file_is_not_created(rejecting):
@@ -176,6 +190,7 @@ def test_a_new_version_with_an_unsafe_file_is_not_created(rejecting):
     response = post_form(rejecting, model_url(base, "/versions"), {}, scanfiles.malicious_pickle())
     assert_error(response, 422, "unsafe_model")
     assert total_models(rejecting) == 1
+    assert [r["name"] for r in refusals(rejecting)] == ["scanned_model"]
 
 
 @pytest.mark.parametrize("data, verdict", [(scanfiles.benign_pickle(), "safe"),

@@ -9,16 +9,17 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from model_service.domain.audit import AuditQuery, AuditRecord
+from model_service.domain.audit import Action, Auditor, AuditQuery, AuditRecord, Caller, describe_alias_move
 from model_service.domain.errors import Conflict, NotFound
 from model_service.domain.ids import new_id
 from model_service.domain.keys import ApiKey, Scope, hash_secret
+from model_service.domain.query import SearchQuery
 from model_service.domain.transfer import Stores, copy_registry
 from model_service.stores.blob_local import LocalBlobStore
 from model_service.stores.sql import migrate
 from model_service.stores.sql.store import SqlMetadataStore
 
-from .helpers import T0, later
+from .helpers import T0, RecordingBlob, draft, later
 
 
 def api_key(key_id: str = "0123456789ab", **fields) -> ApiKey:
@@ -199,6 +200,57 @@ def sqlite_store(tmp_path):
     store.prepare(migrate=True)
     yield store
     store.close()
+
+
+# ---- a write and its record ----------------------------------------------------------------------
+
+CALLER = Caller(actor="alice", key_id="0123456789ab", client_ip="10.0.0.7", request_id="req-9")
+
+
+def test_every_write_appends_the_record_its_hook_makes_of_the_result(metadata_store):
+    auditor = Auditor(metadata_store, clock=lambda: later(5))
+    hook = auditor.hook
+
+    model = metadata_store.create_version(draft(), audit=hook(CALLER, Action.REGISTER))
+    metadata_store.attach_file(model.id, RecordingBlob().pending, "alice", audit=hook(CALLER, Action.UPLOAD))
+    metadata_store.update(model.id, {"description": "new"}, "alice", later(1), audit=hook(CALLER, Action.UPDATE))
+    metadata_store.move_alias("fraud", "production", model.id, None, "alice", later(2),
+                              audit=hook(CALLER, Action.ALIAS_SET, describe_alias_move))
+    metadata_store.delete(model.id, lambda sha256: None, "alice", later(3), audit=hook(CALLER, Action.DELETE))
+    metadata_store.add_key(api_key(), audit=hook(CALLER, Action.KEY_CREATE, lambda _: {"details": {"k": 1}}))
+    metadata_store.revoke_key(api_key().key_id, "alice", later(4),
+                              audit=hook(CALLER, Action.KEY_REVOKE, lambda key: {"details": {"by": key.revoked_by}}))
+
+    records = metadata_store.audit_records(AuditQuery(limit=100))
+    assert sorted(r.action for r in records) == sorted(a.value for a in (
+        Action.REGISTER, Action.UPLOAD, Action.UPDATE, Action.ALIAS_SET, Action.DELETE, Action.KEY_CREATE,
+        Action.KEY_REVOKE))
+    by_action = {r.action: r for r in records}
+    assert (by_action["model.register"].model_id, by_action["model.register"].version) == (model.id, "v1.0")
+    assert by_action["alias.set"].name == "fraud" and by_action["alias.set"].details["alias"] == "production"
+    assert by_action["key.revoke"].details == {"by": "alice"}
+    assert all((r.actor, r.key_id, r.client_ip, r.request_id) == ("alice", "0123456789ab", "10.0.0.7", "req-9")
+               for r in records)
+
+
+def test_a_hook_that_records_nothing_appends_nothing(metadata_store):
+    metadata_store.create_version(draft(), audit=lambda model: None)
+
+    assert metadata_store.audit_records(AuditQuery()) == []
+
+
+def test_a_write_whose_record_cannot_be_made_is_undone_where_the_store_has_transactions(metadata_store):
+    """SQL: the write and its record are one transaction. MongoDB appends the record after the
+    write, which has happened by then and stands."""
+    def broken(model):
+        raise RuntimeError("no record")
+
+    with pytest.raises(RuntimeError):
+        metadata_store.create_version(draft(), audit=broken)
+
+    versions = metadata_store.search(SearchQuery()).total
+    assert versions == (0 if isinstance(metadata_store, SqlMetadataStore) else 1)
+    assert metadata_store.audit_records(AuditQuery()) == []
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"])

@@ -1,10 +1,12 @@
 """The audit log: one append-only record per write — who (actor and key id), what (action, model
 id, name, version, details), when, from which address and in which request.
 
-Records are appended right after the write they describe commits (a write and its record are
-two transactions: a process killed between the two loses the record, never the write; the
-version's own history, written atomically with it, still says who made it). A failure to append
-is logged with the whole record and does not fail the write, which has happened.
+A write and its record commit together: the registry hands the store an :data:`AuditHook`
+with the write, and the store makes the record from the write's result (the version with its
+number, the alias move, the key) inside the write's own transaction — so there is no write
+without its record, and no extra commit (on SQLite, no extra fsync) per write. MongoDB has no
+multi-document transactions: there the record is inserted right after the write, and a failure
+to insert it is logged with the whole record rather than failing a write that has happened.
 
 Queries read newest first, by ``at`` then ``id`` descending, and page with an opaque cursor
 (the last record's time and id): stable however many records are appended meanwhile.
@@ -26,7 +28,7 @@ from .errors import Malformed, RegistryError
 from .ids import new_id
 
 if TYPE_CHECKING:
-    from .models import ModelVersion
+    from .models import AliasMove, ModelVersion
     from .ports import AuditLog
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class Action(enum.StrEnum):
     ALIAS_REMOVE = "alias.remove"
     KEY_CREATE = "key.create"
     KEY_REVOKE = "key.revoke"
+    UPLOAD_REFUSED = "model.upload_refused"
+    """Not a write: a file refused because loading it could run code (``REJECT_UNSAFE_MODELS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,20 +126,68 @@ def file_details(model: ModelVersion) -> dict[str, Any]:
     return {"file": file}
 
 
+AuditHook = Callable[[Any], "AuditRecord | None"]
+"""Makes the audit record of a write from what the write returns (None: nothing to record);
+the store calls it inside the write's transaction."""
+
+
+def append_after(append: Callable[[AuditRecord], object], audit: AuditHook | None, result: Any) -> None:
+    """For a store without multi-document transactions: append the record of a write that has
+    happened. A failure is logged, with the record, and not raised: the write stands."""
+    record = None if audit is None else audit(result)
+    if record is None:
+        return
+    try:
+        append(record)
+    except Exception as exc:  # noqa: BLE001 - the write it describes has happened
+        message = exc.message if isinstance(exc, RegistryError) else repr(exc)
+        log.error("Could not append to the audit log (%s): %s", message, record)
+
+
+def describe_new_version(model: ModelVersion) -> dict[str, Any]:
+    """The record of a new version (:meth:`Auditor.hook`'s ``describe``): its parent and its file."""
+    return {"model": model, "details": {"parent_model_id": model.parent_model_id, **file_details(model)}}
+
+
+def describe_with_file(model: ModelVersion) -> dict[str, Any]:
+    """The record of an upload or a deletion: the version and its file."""
+    return {"model": model, "details": file_details(model)}
+
+
+def describe_alias_move(move: AliasMove) -> dict[str, Any]:
+    """The record of an alias move: the version it points at now (or pointed at, once removed)
+    and the one it pointed at before."""
+    target = move.after or move.before
+    return {"name": move.name, "model_id": None if target is None else target.model_id,
+            "version": None if target is None else str(target.version),
+            "details": {"alias": move.alias,
+                        "from_version": None if move.before is None else str(move.before.version),
+                        "from_model_id": None if move.before is None else move.before.model_id}}
+
+
 class Auditor:
-    """Appends audit records for callers."""
+    """Makes audit records for callers, and reads the log."""
 
     def __init__(self, log_store: AuditLog, *, clock: Callable[[], datetime]):
         self.store = log_store
         self.clock = clock
 
-    def record(self, caller: Caller, action: Action | str, *, model: ModelVersion | None = None,
-               model_id: str | None = None, name: str | None = None, version: str | None = None,
-               details: Mapping[str, Any] | None = None) -> AuditRecord | None:
-        """Append one record (``model`` fills model id, name and version). Never raises: a
-        failure is logged, with the record, and None returned."""
+    def hook(self, caller: Caller, action: Action | str,
+             describe: Callable[[Any], Mapping[str, Any] | None] | None = None) -> AuditHook:
+        """The hook recording ``action`` by ``caller``: ``describe(result)`` gives :meth:`make`'s
+        keyword arguments (``model``, ``name``, ``details``, …) or None for a write that changed
+        nothing worth a record; without ``describe`` the result is the version written."""
+        def audit(result: Any) -> AuditRecord | None:
+            fields = {"model": result} if describe is None else describe(result)
+            return None if fields is None else self.make(caller, action, **fields)
+        return audit
+
+    def make(self, caller: Caller, action: Action | str, *, model: ModelVersion | None = None,
+             model_id: str | None = None, name: str | None = None, version: str | None = None,
+             details: Mapping[str, Any] | None = None) -> AuditRecord:
+        """One record, stamped now (``model`` fills model id, name and version)."""
         at = millisecond(self.clock())
-        record = AuditRecord(
+        return AuditRecord(
             id=new_id(at.timestamp()),
             at=at,
             action=str(action),
@@ -148,13 +200,10 @@ class Auditor:
             client_ip=caller.client_ip,
             request_id=caller.request_id,
         )
-        try:
-            self.store.append_audit(record)
-        except Exception as exc:  # noqa: BLE001 - the write it describes has happened
-            message = exc.message if isinstance(exc, RegistryError) else repr(exc)
-            log.error("Could not append to the audit log (%s): %s", message, record)
-            return None
-        return record
+
+    def append(self, record: AuditRecord) -> None:
+        """Append a record that goes with no write (a refusal). Never raises: a failure is logged."""
+        append_after(self.store.append_audit, lambda _: record, None)
 
     def query(self, query: AuditQuery) -> list[AuditRecord]:
         """The store's answer; a filter holding a NUL character matches nothing (no record holds

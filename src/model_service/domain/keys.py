@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import naming
 from .audit import Action, millisecond
@@ -208,6 +208,13 @@ class Principal:
 UNAUTHENTICATED_HELP = "send an API key as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'"
 
 
+def _describe_new_key(key: ApiKey) -> Callable[[object], dict[str, Any]]:
+    details = {"target_key_id": key.key_id, "key_name": key.name, "scopes": [s.value for s in key.scopes],
+               "name_prefix": key.name_prefix,
+               "expires_at": None if key.expires_at is None else key.expires_at.isoformat()}
+    return lambda _: {"details": details}
+
+
 class Keys:
     """Creates, lists and revokes keys (each change audited), and authenticates presented keys.
 
@@ -257,15 +264,12 @@ class Keys:
                          secret_hash=hash_secret(secret), created_at=now, created_by=caller.actor,
                          expires_at=expires_at)
             try:
-                self.store.add_key(key)
+                self.store.add_key(key, self.auditor.hook(caller, Action.KEY_CREATE, _describe_new_key(key)))
             except Conflict:
                 if attempt == 2:
                     raise
                 continue
             break
-        details = {"target_key_id": key.key_id, "key_name": name, "scopes": [s.value for s in scopes],
-                   "name_prefix": name_prefix, "expires_at": None if expires_at is None else expires_at.isoformat()}
-        self.auditor.record(caller, Action.KEY_CREATE, details=details)
         return IssuedKey(key, secret)
 
     def list(self) -> list[ApiKey]:
@@ -278,11 +282,11 @@ class Keys:
         """Revoke a key (a key already revoked stays as it was, and the call is not audited again)."""
         key_id = self._key_id(key_id)
         before = self.store.get_key(key_id)
-        key = self.store.revoke_key(key_id, caller.actor, millisecond(self.clock()))
+        audit = None if before.revoked_at is not None else self.auditor.hook(
+            caller, Action.KEY_REVOKE, lambda key: {"details": {"target_key_id": key_id, "key_name": key.name}})
+        key = self.store.revoke_key(key_id, caller.actor, millisecond(self.clock()), audit)
         with self._lock:
             self._cache.pop(key_id, None)
-        if before.revoked_at is None:
-            self.auditor.record(caller, Action.KEY_REVOKE, details={"target_key_id": key_id, "key_name": key.name})
         return key
 
     @staticmethod

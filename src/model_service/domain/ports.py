@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from .audit import AuditQuery, AuditRecord
+from .audit import AuditHook, AuditQuery, AuditRecord
 from .keys import ApiKey
 from .models import Alias, AliasMove, Draft, Event, FileInfo, ModelVersion, RegistryStats
 from .query import SearchQuery
@@ -161,7 +161,7 @@ class KeyStore(Protocol):
     """API keys, by key id. A store holds a key's SHA-256 (``secret_hash``), never the key itself.
     Times are stored to the millisecond (the domain truncates them before they get here)."""
 
-    def add_key(self, key: ApiKey) -> None:
+    def add_key(self, key: ApiKey, audit: AuditHook | None = None) -> None:
         """Store a key exactly as given (a revoked or expired one too: ``migrate`` copies them).
         :class:`Conflict` (code ``key_exists``) if a key with this id exists; nothing changes."""
 
@@ -171,7 +171,7 @@ class KeyStore(Protocol):
     def list_keys(self) -> list[ApiKey]:
         """Every key, revoked and expired ones included, oldest first (ties: by key id)."""
 
-    def revoke_key(self, key_id: str, actor: str, at: datetime) -> ApiKey:
+    def revoke_key(self, key_id: str, actor: str, at: datetime, audit: AuditHook | None = None) -> ApiKey:
         """Mark the key revoked by ``actor`` at ``at`` and return it, atomically. A key already
         revoked keeps its first revocation (returned as it is). :class:`NotFound` if none."""
 
@@ -198,13 +198,19 @@ class MetadataStore(KeyStore, AuditLog, Protocol):
     advisory lock, or a database-wide write lock), and the blob side effects passed in
     (:class:`PendingBlob`, ``release_blob``) run inside that serialisation. So a blob is never
     deleted while a version is about to reference it, and never left behind by its last reference.
+
+    Writes take an ``audit`` hook (:data:`~.audit.AuditHook`): the store calls it with the
+    write's result and appends the record it returns in the write's transaction (a store without
+    transactions appends it right after, with :func:`~.audit.append_after`). The key writes of
+    :class:`KeyStore` take one too.
     """
 
     local_point_reads: bool
     """True when :meth:`get` needs no network round trip (an embedded database), so that it is
     cheap enough to call without a worker thread."""
 
-    def create_version(self, draft: Draft, blob: PendingBlob | None = None) -> ModelVersion:
+    def create_version(self, draft: Draft, blob: PendingBlob | None = None,
+                       audit: AuditHook | None = None) -> ModelVersion:
         """Insert a new version of ``draft.name``.
 
         Its number follows the name's latest version (:func:`~.versions.following`), unique and
@@ -246,7 +252,7 @@ class MetadataStore(KeyStore, AuditLog, Protocol):
         """One alias; :class:`NotFound` if it is not set."""
 
     def move_alias(self, name: str, alias: str, model_id: str | None, expected: Any, actor: str,
-                   at: datetime) -> AliasMove:
+                   at: datetime, audit: AuditHook | None = None) -> AliasMove:
         """Point ``name@alias`` at ``model_id`` (a version of ``name``), or remove it (``None``),
         atomically, appending an ``alias`` event ``{"alias", "from_version", "to_version",
         "from_model_id", "to_model_id"}``.
@@ -264,12 +270,14 @@ class MetadataStore(KeyStore, AuditLog, Protocol):
         """The name's events (every version's, including deleted ones), oldest first (or newest
         first), at most ``limit``; ``alias`` keeps only that alias's moves; ``until`` is inclusive."""
 
-    def update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime) -> ModelVersion:
+    def update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime,
+               audit: AuditHook | None = None) -> ModelVersion:
         """Set the given mutable fields and ``updated_at``. A status change appends a ``status``
         event ``{"from", "to"}``; other changed fields a ``updated`` event ``{"fields": [...]}``,
         atomically with the change. :class:`NotFound` if the version does not exist."""
 
-    def attach_file(self, model_id: str, blob: PendingBlob, actor: str) -> ModelVersion:
+    def attach_file(self, model_id: str, blob: PendingBlob, actor: str,
+                    audit: AuditHook | None = None) -> ModelVersion:
         """Give a version its file, once: :class:`Conflict` if it already has one (nothing is
         committed), :class:`NotFound` if it does not exist. Otherwise store the file's metadata,
         append an ``uploaded`` event and, under the serialisation for ``blob.file.sha256`` and
@@ -278,7 +286,8 @@ class MetadataStore(KeyStore, AuditLog, Protocol):
         blob unreferenced: an orphan, which garbage collection removes; a referenced blob is
         never deleted."""
 
-    def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime) -> ModelVersion:
+    def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime,
+               audit: AuditHook | None = None) -> ModelVersion:
         """Remove a version and return it as it was; append a ``deleted`` event. Aliases pointing
         at it are removed (each with its ``alias`` event). If it was the last reference to its
         file's blob, call ``release_blob(sha256)`` before the deletion commits."""

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import naming
+from .audit import AuditHook
 from .compare import Comparison, compare
 from .errors import Conflict, Invalid, NotFound
 from .formats import format_from_filename, normalize_format
@@ -148,18 +149,21 @@ class Registry:
 
     # ---- registration and versions ---------------------------------------------------------
 
-    def register(self, registration: Registration, actor: str, file: ReceivedFile | None = None) -> ModelVersion:
+    def register(self, registration: Registration, actor: str, file: ReceivedFile | None = None, *,
+                 audit: AuditHook | None = None) -> ModelVersion:
         """Register a model. An existing name gets its next version, derived from its latest.
-        Always consumes ``file`` (committed or discarded)."""
+        Always consumes ``file`` (committed or discarded). Every write here takes an ``audit``
+        hook, whose record the store commits with the write."""
         with _consuming(file):
             reg = registration.validated()
             now = self.clock()
             name = reg.name or naming.semantic_name(reg.algorithm, reg.metrics, now)
             draft = self._draft(reg, name=name, parent=LATEST, actor=actor, now=now)
-            return self._create(draft, file)
+            return self._create(draft, file, audit)
 
     def new_version(
-        self, base_id: str, overrides: Mapping[str, Any], actor: str, file: ReceivedFile | None = None
+        self, base_id: str, overrides: Mapping[str, Any], actor: str, file: ReceivedFile | None = None, *,
+        audit: AuditHook | None = None,
     ) -> ModelVersion:
         """The seed's ``create_model_version``: a new version of ``base_id``'s name, made of the
         base's fields with ``overrides`` applied, whose parent is the base. The file is not
@@ -168,7 +172,7 @@ class Registry:
             base = self.get(base_id)
             reg = self.derive(base, overrides)
             draft = self._draft(reg, name=base.name, parent=base.id, actor=actor, now=self.clock())
-            return self._create(draft, file)
+            return self._create(draft, file, audit)
 
     def derive(self, base: ModelVersion, overrides: Mapping[str, Any]) -> Registration:
         """The validated registration of a new version of ``base`` with ``overrides`` applied."""
@@ -201,9 +205,9 @@ class Registry:
             created_at=now,
         )
 
-    def _create(self, draft: Draft, file: ReceivedFile | None) -> ModelVersion:
+    def _create(self, draft: Draft, file: ReceivedFile | None, audit: AuditHook | None) -> ModelVersion:
         pending = None if file is None else self._pending(file, declared_format=draft.format)
-        model = self.metadata.create_version(draft, pending)
+        model = self.metadata.create_version(draft, pending, audit)
         self.observer.registered(model)
         if model.file is not None:
             self.observer.uploaded(model, model.file.size_bytes)
@@ -275,7 +279,7 @@ class Registry:
         return found
 
     def set_alias(self, name: str, alias: str, actor: str, *, version: str | None = None, model_id: str | None = None,
-                  expected: Any = ANY) -> AliasMove:
+                  expected: Any = ANY, audit: AuditHook | None = None) -> AliasMove:
         """Point ``name@alias`` at one version, given as ``version`` (``v1.2`` or ``latest``) or
         as ``model_id`` — exactly one. ``expected``: the version it must point at now (a
         compare-and-swap in the store), ``None`` for "not set", or :data:`ANY` for no check."""
@@ -286,11 +290,13 @@ class Registry:
             target = (self.metadata.latest(name) if version == LATEST
                       else self.metadata.find_version(name, Version.parse(version)))
             model_id = target.id
-        return self.metadata.move_alias(name, alias, parse_id(model_id), _expectation(expected), actor, self.clock())
+        return self.metadata.move_alias(name, alias, parse_id(model_id), _expectation(expected), actor, self.clock(),
+                                        audit)
 
-    def remove_alias(self, name: str, alias: str, actor: str, *, expected: Any = ANY) -> AliasMove:
+    def remove_alias(self, name: str, alias: str, actor: str, *, expected: Any = ANY,
+                     audit: AuditHook | None = None) -> AliasMove:
         name, alias = naming.validate_name(name), clean_alias(alias)
-        return self.metadata.move_alias(name, alias, None, _expectation(expected), actor, self.clock())
+        return self.metadata.move_alias(name, alias, None, _expectation(expected), actor, self.clock(), audit)
 
     def name_history(self, name: str, *, kinds: tuple[str, ...] | None = None, alias: str | None = None,
                      since: datetime | None = None, until: datetime | None = None, limit: int = 1000) -> list[Event]:
@@ -317,7 +323,8 @@ class Registry:
 
     # ---- changes ---------------------------------------------------------------------------
 
-    def update(self, model_id: str, values: Mapping[str, Any], actor: str) -> ModelVersion:
+    def update(self, model_id: str, values: Mapping[str, Any], actor: str, *,
+               audit: AuditHook | None = None) -> ModelVersion:
         model_id = parse_id(model_id)
         immutable = sorted(set(values) & IMMUTABLE_FIELDS)
         if immutable:
@@ -340,11 +347,11 @@ class Registry:
                 clean[key] = Status.parse(value)
             elif key == "metrics":
                 clean[key] = clean_metrics(value)
-        return self.metadata.update(model_id, clean, actor, self.clock())
+        return self.metadata.update(model_id, clean, actor, self.clock(), audit)
 
-    def delete(self, model_id: str, actor: str) -> ModelVersion:
+    def delete(self, model_id: str, actor: str, *, audit: AuditHook | None = None) -> ModelVersion:
         """Delete a version; its file's blob goes with its last reference."""
-        model = self.metadata.delete(parse_id(model_id), self.blobs.delete, actor, self.clock())
+        model = self.metadata.delete(parse_id(model_id), self.blobs.delete, actor, self.clock(), audit)
         self.observer.deleted(model)
         return model
 
@@ -367,11 +374,12 @@ class Registry:
                 raise
         return IncomingFile(upload, max_size=self.max_file_size, expected_sha256=expected_sha256)
 
-    def attach(self, model_id: str, file: ReceivedFile, actor: str) -> ModelVersion:
+    def attach(self, model_id: str, file: ReceivedFile, actor: str, *, audit: AuditHook | None = None) -> ModelVersion:
         """Attach a finished upload to a version. Always consumes ``file`` (committed or discarded)."""
         with _consuming(file):
             model = self.ensure_can_upload(model_id)
-            model = self.metadata.attach_file(model.id, self._pending(file, declared_format=model.format), actor)
+            model = self.metadata.attach_file(model.id, self._pending(file, declared_format=model.format), actor,
+                                              audit)
         self.observer.uploaded(model, file.incoming.size)
         return model
 
@@ -408,7 +416,8 @@ class Registry:
                     f"Refused: loading this file would import {found[:300] or 'unknown callables'}, which can run "
                     "code (REJECT_UNSAFE_MODELS is on); nothing was stored",
                     code="unsafe_model",
-                    details={"globals": [g.to_json() for g in result.globals], "scan": result.to_json()},
+                    details={"globals": [g.to_json() for g in result.globals], "scan": result.to_json(),
+                             "file": {"sha256": file.incoming.sha256, "size_bytes": file.incoming.size}},
                 )
         return result
 

@@ -88,9 +88,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.metrics = metrics
     app.state.access = access
     errors.install(app)
-    # Fixed paths (/models/search, /models/by-name/…) before /models/{model_id}.
-    routers = [health.router, metrics_route.router, discovery.build_router(settings), names.build_router(settings),
-               models.build_router(settings), files.build_router(settings), keys.build_router(settings),
+    # The busiest routes first: a request is matched against the routes in order. Fixed paths
+    # (/models/search, /models/by-name/…) may follow /models/{model_id}: an id is 24 hex digits.
+    routers = [models.build_router(settings), files.build_router(settings), health.router, metrics_route.router,
+               discovery.build_router(settings), names.build_router(settings), keys.build_router(settings),
                audit_route.build_router(settings)]
     for router in routers:
         app.include_router(router)

@@ -16,7 +16,8 @@ the scope 403 ``forbidden``, a write to a name outside the key's prefix 403 ``fo
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -26,10 +27,10 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from ..config import Settings
-from ..domain.audit import Action, Auditor, Caller
-from ..domain.errors import Unauthorized
+from ..domain.audit import Action, AuditHook, Auditor, Caller
+from ..domain.errors import Invalid, Unauthorized
 from ..domain.keys import UNAUTHENTICATED_HELP, Keys, KeyState, Principal, Scope
-from ..domain.models import ModelVersion, clean_text
+from ..domain.models import clean_text
 from ..domain.registry import Registry
 
 log = logging.getLogger("model_service.auth")
@@ -72,9 +73,23 @@ class Requester:
     def claim_created_by(self, created_by: str | None) -> None:
         self.principal.claim_created_by(created_by)
 
-    async def audit(self, action: Action, *, model: ModelVersion | None = None, **fields: Any) -> None:
-        """Append the audit record of a write that has happened (never raises)."""
-        await run_in_threadpool(lambda: self.auditor.record(self.caller, action, model=model, **fields))
+    def audit(self, action: Action, describe: Callable[[Any], Mapping[str, Any] | None] | None = None) -> AuditHook:
+        """The hook that records ``action`` by this caller with the write (see :meth:`Auditor.hook`)."""
+        return self.auditor.hook(self.caller, action, describe)
+
+    @asynccontextmanager
+    async def recording_refusals(self, **fields: Any) -> AsyncIterator[None]:
+        """Records an upload refused as unsafe (``unsafe_model``) in the audit log, then lets the
+        error through: who tried to store a booby-trapped file is what an admin wants to know.
+        ``fields``: the version or name it was for."""
+        try:
+            yield
+        except Invalid as exc:
+            if exc.code == "unsafe_model":
+                details = {"code": exc.code, "file": exc.details.get("file"), "globals": exc.details.get("globals")}
+                record = self.auditor.make(self.caller, Action.UPLOAD_REFUSED, details=details, **fields)
+                await run_in_threadpool(self.auditor.append, record)
+            raise
 
 
 # ---- who calls ------------------------------------------------------------------------------------

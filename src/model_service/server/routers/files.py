@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
-from ...domain.audit import Action, file_details
+from ...domain.audit import Action, describe_with_file
 from ...domain.errors import Invalid
 from ...domain.registry import Registry
 from ..auth import READ, ReaderDep, WriterDep
@@ -98,8 +98,9 @@ def build_router(settings: Settings) -> APIRouter:
                 raise Invalid("The multipart form has no part named 'file'", code="missing_file")
         else:
             received = await receive_raw(request, registry, filename=x_file_name or filename, fmt=format)
-        model = await run_in_threadpool(registry.attach, model.id, received, caller.actor)
-        await caller.audit(Action.UPLOAD, model=model, details=file_details(model))
+        audit = caller.audit(Action.UPLOAD, describe_with_file)
+        async with caller.recording_refusals(model=model):
+            model = await run_in_threadpool(lambda: registry.attach(model.id, received, caller.actor, audit=audit))
         return UploadedOut(model_id=model.id, version=str(model.version), file_metadata=file_out(model),
                            download_url=download_url(model.id))
 

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
-from ...domain.audit import Action, file_details
+from ...domain.audit import Action, describe_new_version, describe_with_file
 from ...domain.errors import Invalid
+from ...domain.models import ModelVersion
 from ...domain.registry import ReceivedFile, Registration, Registry
 from ..auth import READ, Requester, WriterDep
 from ..deps import RegistryDep, SettingsDep, point_read
@@ -126,9 +127,10 @@ def build_router(settings: Settings) -> APIRouter:
             if file is not None:
                 file.incoming.abort()
             raise
-        model = await run_in_threadpool(registry.register, to_registration(document), caller.actor, file)
-        await caller.audit(Action.REGISTER, model=model,
-                           details={"parent_model_id": model.parent_model_id, **file_details(model)})
+        audit = caller.audit(Action.REGISTER, describe_new_version)
+        async with caller.recording_refusals(name=document.name):
+            model = await run_in_threadpool(
+                lambda: registry.register(to_registration(document), caller.actor, file, audit=audit))
         response.headers["Location"] = f"/api/v1/models/{model.id}"
         return registered_out(model, "Model registered successfully")
 
@@ -149,19 +151,22 @@ def build_router(settings: Settings) -> APIRouter:
         if not values:
             raise Invalid("Nothing to update: send at least one of description, tags, status, metrics",
                           code="empty_update")
-        model = await run_in_threadpool(registry.update, model_id, values, caller.actor)
-        details: dict[str, Any] = {"fields": sorted(values)}
-        if "status" in values:
-            details["status"] = model.status.value
-        await caller.audit(Action.UPDATE, model=model, details=details)
+        def updated(model: ModelVersion) -> dict[str, Any]:
+            details: dict[str, Any] = {"fields": sorted(values)}
+            if "status" in values:
+                details["status"] = model.status.value
+            return {"model": model, "details": details}
+
+        model = await run_in_threadpool(
+            lambda: registry.update(model_id, values, caller.actor, audit=caller.audit(Action.UPDATE, updated)))
         return UpdatedOut(model_id=model.id, model=model_out(model))
 
     @router.delete("/{model_id:model_id}", response_model=DeletedOut,
                    summary="Delete a version (its file goes with its last reference)")
     async def delete_model(model_id: ModelId, registry: RegistryDep, caller: WriterDep) -> DeletedOut:
         await writable(registry, model_id, caller)
-        model = await run_in_threadpool(registry.delete, model_id, caller.actor)
-        await caller.audit(Action.DELETE, model=model, details=file_details(model))
+        model = await run_in_threadpool(
+            lambda: registry.delete(model_id, caller.actor, audit=caller.audit(Action.DELETE, describe_with_file)))
         return DeletedOut(deleted_id=model.id)
 
     @router.post(
@@ -189,9 +194,10 @@ def build_router(settings: Settings) -> APIRouter:
                 file.incoming.abort()
             raise
         overrides = document.model_dump(exclude_unset=True)
-        model = await run_in_threadpool(registry.new_version, model_id, overrides, caller.actor, file)
-        await caller.audit(Action.CREATE_VERSION, model=model,
-                           details={"parent_model_id": model.parent_model_id, **file_details(model)})
+        audit = caller.audit(Action.CREATE_VERSION, describe_new_version)
+        async with caller.recording_refusals(name=base.name):
+            model = await run_in_threadpool(
+                lambda: registry.new_version(model_id, overrides, caller.actor, file, audit=audit))
         response.headers["Location"] = f"/api/v1/models/{model.id}"
         return registered_out(model, "Model version created successfully")
 

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
-from ...domain.audit import Action
+from ...domain.audit import Action, describe_alias_move
 from ...domain.errors import Invalid, NotFound
-from ...domain.models import AliasMove
 from ...domain.ports import ANY
 from ...domain.query import as_utc
-from ..auth import READ, ReaderDep, Requester, WriterDep
+from ..auth import READ, ReaderDep, WriterDep
 from ..deps import RegistryDep, SettingsDep
 from ..discovery_schemas import (
     AliasAtOut,
@@ -40,16 +39,6 @@ HISTORY_KINDS = ("created", "status", "updated", "uploaded", "deleted", "alias")
 
 def _utc(value: datetime | None, parameter: str) -> datetime | None:
     return None if value is None else as_utc(value, parameter)
-
-
-async def audit_move(caller: Requester, move: AliasMove) -> None:
-    target = move.after or move.before
-    details = {"alias": move.alias,
-               "from_version": None if move.before is None else str(move.before.version),
-               "from_model_id": None if move.before is None else move.before.model_id}
-    await caller.audit(Action.ALIAS_SET if move.after is not None else Action.ALIAS_REMOVE, name=move.name,
-                       model_id=None if target is None else target.model_id,
-                       version=None if target is None else str(target.version), details=details)
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -111,9 +100,9 @@ def build_router(settings: Settings) -> APIRouter:
         require_media_type(request, ("application/json",))
         body = validate_as(AliasMoveIn, await read_json(request, settings.max_request_size))
         expected = body.expected_version if "expected_version" in body.model_fields_set else ANY
-        move = await run_in_threadpool(lambda: registry.set_alias(name, alias, caller.actor, version=body.version,
-                                                                  model_id=body.model_id, expected=expected))
-        await audit_move(caller, move)
+        move = await run_in_threadpool(lambda: registry.set_alias(
+            name, alias, caller.actor, version=body.version, model_id=body.model_id, expected=expected,
+            audit=caller.audit(Action.ALIAS_SET, describe_alias_move)))
         return alias_move_out(move)
 
     @router.delete("/aliases/{alias}", response_model=AliasMoveOut, summary="Remove an alias")
@@ -123,8 +112,8 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> AliasMoveOut:
         caller.check_name(name)
         expected = ANY if expected_version is None else expected_version
-        move = await run_in_threadpool(lambda: registry.remove_alias(name, alias, caller.actor, expected=expected))
-        await audit_move(caller, move)
+        move = await run_in_threadpool(lambda: registry.remove_alias(
+            name, alias, caller.actor, expected=expected, audit=caller.audit(Action.ALIAS_REMOVE, describe_alias_move)))
         return alias_move_out(move)
 
     @router.get("/history", response_model=NameHistoryOut, dependencies=[READ],

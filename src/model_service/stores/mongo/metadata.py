@@ -37,14 +37,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from pymongo import MongoClient, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, PyMongoError
 
-from ...domain.audit import AuditQuery, AuditRecord
+from ...domain.audit import AuditHook, AuditQuery, AuditRecord, append_after
 from ...domain.errors import Conflict, Invalid, Malformed, NotFound
 from ...domain.keys import ApiKey
 from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
@@ -74,6 +74,7 @@ from .schema import LIVE, MODELS, Collections, ensure_indexes, live, missing_ind
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 VERSION_ATTEMPTS = 50
 UPDATE_ATTEMPTS = 50
 SWEEP_SECONDS = 60.0
@@ -179,13 +180,21 @@ class MongoMetadataStore:
     # ---- versions ------------------------------------------------------------------------------
 
     @translated
-    def create_version(self, draft: Draft, blob: PendingBlob | None = None) -> ModelVersion:
+    def create_version(self, draft: Draft, blob: PendingBlob | None = None,
+                       audit: AuditHook | None = None) -> ModelVersion:
         seq = self._next_seq()
         if blob is None:
-            return self._insert_version(draft, None, seq)
+            return self._audited(audit, self._insert_version(draft, None, seq))
         with self._locks.hold(blob.file.sha256):
             blob.commit()  # first: no metadata ever points at a blob that is not there
-            return self._insert_version(draft, blob, seq)
+            model = self._insert_version(draft, blob, seq)
+        return self._audited(audit, model)
+
+    def _audited(self, audit: AuditHook | None, result: T) -> T:
+        """``result`` of a write, after appending its audit record (no multi-document
+        transactions here: right after the write, which stands if the append fails)."""
+        append_after(lambda record: security.append_audit(self.database, record), audit, result)
+        return result
 
     def _insert_version(self, draft: Draft, blob: PendingBlob | None, seq: int) -> ModelVersion:
         for attempt in range(VERSION_ATTEMPTS):
@@ -294,8 +303,8 @@ class MongoMetadataStore:
 
     @translated
     def move_alias(self, name: str, alias: str, model_id: str | None, expected: Any, actor: str,
-                   at: datetime) -> AliasMove:
-        return alias_docs.move(self.db, name, alias, model_id, expected, actor, at)
+                   at: datetime, audit: AuditHook | None = None) -> AliasMove:
+        return self._audited(audit, alias_docs.move(self.db, name, alias, model_id, expected, actor, at))
 
     @translated
     def name_events(self, name: str, *, kinds: tuple[str, ...] | None = None, alias: str | None = None,
@@ -329,7 +338,11 @@ class MongoMetadataStore:
     # ---- changes ---------------------------------------------------------------------------------
 
     @translated
-    def update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime) -> ModelVersion:
+    def update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime,
+               audit: AuditHook | None = None) -> ModelVersion:
+        return self._audited(audit, self._update(model_id, values, actor, at))
+
+    def _update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime) -> ModelVersion:
         for _attempt in range(UPDATE_ATTEMPTS):
             document = live(self.db, model_id)
             current = to_model(document)
@@ -373,7 +386,11 @@ class MongoMetadataStore:
                        details={"model_id": model_id})
 
     @translated
-    def attach_file(self, model_id: str, blob: PendingBlob, actor: str) -> ModelVersion:
+    def attach_file(self, model_id: str, blob: PendingBlob, actor: str,
+                    audit: AuditHook | None = None) -> ModelVersion:
+        return self._audited(audit, self._attach_file(model_id, blob, actor))
+
+    def _attach_file(self, model_id: str, blob: PendingBlob, actor: str) -> ModelVersion:
         with self._locks.hold(blob.file.sha256):
             document = live(self.db, model_id, {"file_metadata": 1, "name": 1})
             if document.get("file_metadata"):
@@ -397,8 +414,9 @@ class MongoMetadataStore:
                         code="file_exists", details={"model_id": model_id, "checksum": file.get("checksum")})
 
     @translated
-    def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime) -> ModelVersion:
-        return deletion.delete(self.db, self._locks, model_id, release_blob, actor, at)
+    def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime,
+               audit: AuditHook | None = None) -> ModelVersion:
+        return self._audited(audit, deletion.delete(self.db, self._locks, model_id, release_blob, actor, at))
 
     @translated
     def record_download(self, model_id: str, actor: str, at: datetime, data: Mapping[str, Any]) -> None:
@@ -436,8 +454,8 @@ class MongoMetadataStore:
     # ---- API keys and the audit log (``security.py``) ----------------------------------------------
 
     @translated
-    def add_key(self, key: ApiKey) -> None:
-        security.add_key(self.database, key)
+    def add_key(self, key: ApiKey, audit: AuditHook | None = None) -> None:
+        self._audited(audit, security.add_key(self.database, key))
 
     @translated
     def get_key(self, key_id: str) -> ApiKey:
@@ -448,8 +466,8 @@ class MongoMetadataStore:
         return security.list_keys(self.database)
 
     @translated
-    def revoke_key(self, key_id: str, actor: str, at: datetime) -> ApiKey:
-        return security.revoke_key(self.database, key_id, actor, at)
+    def revoke_key(self, key_id: str, actor: str, at: datetime, audit: AuditHook | None = None) -> ApiKey:
+        return self._audited(audit, security.revoke_key(self.database, key_id, actor, at))
 
     @translated
     def append_audit(self, record: AuditRecord) -> bool:

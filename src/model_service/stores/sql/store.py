@@ -30,7 +30,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ...domain.audit import AuditQuery, AuditRecord
+from ...domain.audit import AuditHook, AuditQuery, AuditRecord
 from ...domain.errors import Conflict, Invalid, NotFound, Unavailable
 from ...domain.keys import ApiKey
 from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
@@ -88,6 +88,17 @@ def _unstorable(exc: DataError) -> Invalid:
     return Invalid(f"The metadata database cannot store this value: {message}", code="unstorable_value")
 
 
+def _audited(work: Callable[[Connection], T], audit: AuditHook) -> Callable[[Connection], T]:
+    """``work``, then the audit record of its result, on the same connection (one transaction)."""
+    def run(connection: Connection) -> T:
+        result = work(connection)
+        record = audit(result)
+        if record is not None:
+            security.append_audit(connection, record)
+        return result
+    return run
+
+
 class SqlMetadataStore:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -124,13 +135,15 @@ class SqlMetadataStore:
         except (OperationalError, DBAPIError, PoolTimeout) as exc:
             raise _unavailable(exc) from exc
 
-    def _transact(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one write transaction. IntegrityError passes through (for the
-        version-number retry); a value the database cannot hold becomes :class:`Invalid`, other
-        database failures :class:`Unavailable`.
+    def _transact(self, work: Callable[[Connection], T], audit: AuditHook | None = None) -> T:
+        """Run ``work`` in one write transaction, with the audit record ``audit`` makes of its
+        result. IntegrityError passes through (for the version-number retry); a value the
+        database cannot hold becomes :class:`Invalid`, other database failures :class:`Unavailable`.
 
         SQLite: on the database's single writer thread, group-committed (``writer.py``).
         """
+        if audit is not None:
+            work = _audited(work, audit)
         try:
             if self._writer is not None:
                 return self._writer.run(work)
@@ -179,10 +192,11 @@ class SqlMetadataStore:
                 details={"current": current, "required": head},
             )
 
-    def create_version(self, draft: Draft, blob: PendingBlob | None = None) -> ModelVersion:
+    def create_version(self, draft: Draft, blob: PendingBlob | None = None,
+                       audit: AuditHook | None = None) -> ModelVersion:
         for attempt in range(VERSION_ATTEMPTS):
             try:
-                return self._transact(lambda connection: self._insert_version(connection, draft, blob))
+                return self._transact(lambda connection: self._insert_version(connection, draft, blob), audit)
             except IntegrityError as exc:
                 if attempt + 1 == VERSION_ATTEMPTS:
                     raise Conflict(f"Could not allocate a version of '{draft.name}' after {attempt + 1} attempts",
@@ -288,11 +302,11 @@ class SqlMetadataStore:
         return found
 
     def move_alias(self, name: str, alias: str, model_id: str | None, expected: Any, actor: str,
-                   at: datetime) -> AliasMove:
+                   at: datetime, audit: AuditHook | None = None) -> AliasMove:
         for attempt in range(VERSION_ATTEMPTS):
             try:
                 return self._transact(
-                    lambda connection: alias_rows.move(connection, name, alias, model_id, expected, actor, at))
+                    lambda connection: alias_rows.move(connection, name, alias, model_id, expected, actor, at), audit)
             except IntegrityError as exc:  # two first settings of one alias at once (PostgreSQL)
                 if expected is not ANY or attempt + 1 == VERSION_ATTEMPTS:
                     raise Conflict(f"{name}@{alias} was set concurrently", code="alias_conflict",
@@ -317,8 +331,9 @@ class SqlMetadataStore:
         with self._read() as connection:
             return [to_event(row) for row in connection.execute(query).mappings().all()]
 
-    def update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime) -> ModelVersion:
-        return self._transact(lambda connection: self._update(connection, model_id, values, actor, at))
+    def update(self, model_id: str, values: Mapping[str, Any], actor: str, at: datetime,
+               audit: AuditHook | None = None) -> ModelVersion:
+        return self._transact(lambda connection: self._update(connection, model_id, values, actor, at), audit)
 
     def _update(self, connection: Connection, model_id: str, values: Mapping[str, Any], actor: str,
                 at: datetime) -> ModelVersion:
@@ -353,8 +368,9 @@ class SqlMetadataStore:
             row = {**row, **columns}
         return to_model(row)
 
-    def attach_file(self, model_id: str, blob: PendingBlob, actor: str) -> ModelVersion:
-        return self._transact(lambda connection: self._attach_file(connection, model_id, blob, actor))
+    def attach_file(self, model_id: str, blob: PendingBlob, actor: str,
+                    audit: AuditHook | None = None) -> ModelVersion:
+        return self._transact(lambda connection: self._attach_file(connection, model_id, blob, actor), audit)
 
     def _attach_file(self, connection: Connection, model_id: str, blob: PendingBlob, actor: str) -> ModelVersion:
         result = connection.execute(
@@ -376,8 +392,9 @@ class SqlMetadataStore:
         self._commit_blob(connection, model_id, row["name"], blob, actor)
         return to_model(row)
 
-    def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime) -> ModelVersion:
-        return self._transact(lambda connection: self._delete(connection, model_id, release_blob, actor, at))
+    def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime,
+               audit: AuditHook | None = None) -> ModelVersion:
+        return self._transact(lambda connection: self._delete(connection, model_id, release_blob, actor, at), audit)
 
     def _delete(self, connection: Connection, model_id: str, release_blob: Callable[[str], None], actor: str,
                 at: datetime) -> ModelVersion:
@@ -453,9 +470,9 @@ class SqlMetadataStore:
 
     # ---- API keys and the audit log ----------------------------------------------------------------
 
-    def add_key(self, key: ApiKey) -> None:
+    def add_key(self, key: ApiKey, audit: AuditHook | None = None) -> None:
         try:
-            self._transact(lambda connection: security.add_key(connection, key))
+            self._transact(lambda connection: security.add_key(connection, key), audit)
         except IntegrityError as exc:
             raise Conflict(f"An API key with id {key.key_id} exists", code="key_exists",
                            details={"key_id": key.key_id}) from exc
@@ -468,8 +485,8 @@ class SqlMetadataStore:
         with self._read() as connection:
             return security.list_keys(connection)
 
-    def revoke_key(self, key_id: str, actor: str, at: datetime) -> ApiKey:
-        return self._transact(lambda connection: security.revoke_key(connection, key_id, actor, at))
+    def revoke_key(self, key_id: str, actor: str, at: datetime, audit: AuditHook | None = None) -> ApiKey:
+        return self._transact(lambda connection: security.revoke_key(connection, key_id, actor, at), audit)
 
     def append_audit(self, record: AuditRecord) -> bool:
         try:
