@@ -74,6 +74,14 @@ def to_audit(row: Mapping[str, Any]) -> AuditRecord:
                        client_ip=row["client_ip"], request_id=row["request_id"])
 
 
+_INSERT_AUDIT = insert(audit_log)  # built once: a write's record is appended on every write
+
+
+def insert_audit(connection: Connection, record: AuditRecord) -> None:
+    """Append the record of a write, in its transaction: its id is new, so no check for one there."""
+    connection.execute(_INSERT_AUDIT, audit_row(record))
+
+
 def append_audit(connection: Connection, record: AuditRecord) -> bool:
     if connection.execute(select(audit_log.c.id).where(audit_log.c.id == record.id)).first() is not None:
         return False

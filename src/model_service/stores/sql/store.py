@@ -94,7 +94,7 @@ def _audited(work: Callable[[Connection], T], audit: AuditHook) -> Callable[[Con
         result = work(connection)
         record = audit(result)
         if record is not None:
-            security.append_audit(connection, record)
+            security.insert_audit(connection, record)
         return result
     return run
 
