@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64, description="Server processes sharing the port")
     download_chunk_size: int = Field(4 << 20, ge=4096, le=64 << 20,
                                      description="Bytes per read when streaming a file (memory per download ~2x)")
+    shutdown_grace_seconds: float = Field(30.0, ge=0, le=3600,
+                                          description="On SIGTERM, how long requests in flight (downloads included) "
+                                                      "may take to finish; past that they are cut")
     # ---- authentication, keys and audit ----
     enable_auth: bool = Field(False, description="Require an API key (X-API-Key or Authorization: Bearer) on every "
                                                  "request but /health and /metrics")

@@ -105,17 +105,21 @@ def test_serve_replaces_uvicorns_access_log_and_logging(monkeypatch, tmp_path, r
     import uvicorn
 
     from model_service.cli.main import main
+    from model_service.server import lifecycle
 
     calls = {}
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.update(kwargs))
+    monkeypatch.setattr(uvicorn, "Config", lambda *args, **kwargs: kwargs)
+    monkeypatch.setattr(lifecycle, "run", lambda settings: calls.update(lifecycle.uvicorn_config(settings)))
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", "7.5")
 
     result = CliRunner().invoke(main, ["serve"])
 
     assert result.exit_code == 0, result.output
     assert calls["access_log"] is False
     assert calls["log_config"] is None
+    assert calls["timeout_graceful_shutdown"] == 7.5
     assert any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
 
 

@@ -36,43 +36,27 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port [env PORT; default 8084]")
 @click.option("--workers", type=int, default=None, help="Server processes sharing the port [env WORKERS; default 1]")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """Start the HTTP service (SQLite + a local folder under DATA_DIR unless configured otherwise)."""
+    """Start the HTTP service (SQLite + a local folder under DATA_DIR unless configured otherwise).
+
+    The settings, the stores, the schema and the port are checked before any worker starts; a
+    failure is one line on stderr and exit status 1. SIGTERM stops it gracefully: no new
+    connections, requests in flight finish within SHUTDOWN_GRACE_SECONDS, the stores are
+    closed, exit status 0."""
     settings = _settings(host=host, port=port, workers=workers)
     from ..server.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("model_service")
+    from ..server.lifecycle import StartupError, check_stores, run
+
     multiprocess_dir = _share_metrics_between_workers(settings.workers)
-
-    from ..domain.errors import RegistryError
-    from ..server.app import build_registry
-
-    try:  # check stores and schema once, in this process, before any worker starts
-        checked = build_registry(settings)
-        checked.metadata.close()
-        checked.blobs.close()
-    except RegistryError as exc:
-        raise click.ClickException(exc.message) from None
-    log.info("Metadata: %s", _redact(settings.resolved_database_url))
-    log.info("Files: %s", settings.resolved_blob_store_url)
-
-    import uvicorn
-
     try:
-        uvicorn.run(
-            "model_service.server.app:app_from_environment",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level.lower(),
-            log_config=None,  # our logging, configured above and again in each worker
-            access_log=False,  # ours replaces it (ACCESS_LOG)
-            loop="uvloop",
-            http="httptools",
-            timeout_graceful_shutdown=30,
-            env_file=None,
-        )
+        check_stores(settings)  # once, in this process, before any worker starts
+        log.info("Metadata: %s", _redact(settings.resolved_database_url))
+        log.info("Files: %s", settings.resolved_blob_store_url)
+        run(settings)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         if multiprocess_dir is not None:
             shutil.rmtree(multiprocess_dir, ignore_errors=True)
@@ -138,12 +122,19 @@ def _redact(url: str) -> str:
         return url
 
 
+from .archive import export_archive, import_archive  # noqa: E402  (it uses the helpers above)
 from .keys import keys  # noqa: E402  (it uses the helpers above)
+from .maintenance import cleanup, fsck, gc  # noqa: E402  (it uses the helpers above)
 from .migrate import migrate  # noqa: E402  (it uses the helpers above)
 from .overview import COMMANDS as OVERVIEW_COMMANDS  # noqa: E402
 from .registry import COMMANDS as REGISTRY_COMMANDS  # noqa: E402
 
 main.add_command(migrate)
 main.add_command(keys)
+main.add_command(gc)
+main.add_command(fsck)
+main.add_command(cleanup)
+main.add_command(export_archive)
+main.add_command(import_archive)
 for _command in (*REGISTRY_COMMANDS, *OVERVIEW_COMMANDS):  # the registry over HTTP, through the SDK
     main.add_command(_command)

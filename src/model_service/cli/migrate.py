@@ -1,8 +1,14 @@
-"""``model-service migrate``: copy the whole registry from one pair of stores to another."""
+"""``model-service migrate``: copy the whole registry from one pair of stores to another.
+
+Also the helpers the other commands that open stores of their own by URL use (``export``,
+``import``): :func:`split_urls` and :func:`open_stores`.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 
 import click
@@ -29,54 +35,58 @@ def migrate(source: str | None, target: str) -> None:
     """
     settings = _settings()
     from ..domain.errors import RegistryError
-    from ..domain.transfer import Stores, copy_registry
-    from ..stores import build_blob_store, build_metadata_store, scheme_of
+    from ..domain.transfer import copy_registry
 
-    source_db, source_blobs = _split(source) if source else (settings.resolved_database_url,
-                                                              settings.resolved_blob_store_url)
-    target_db, target_blobs = _split(target)
+    source_db, source_blobs = split_urls(source) if source else (settings.resolved_database_url,
+                                                                  settings.resolved_blob_store_url)
+    target_db, target_blobs = split_urls(target)
     source_blobs = source_blobs or settings.resolved_blob_store_url
     same_blobs = target_blobs is None or target_blobs == source_blobs
     target_blobs = target_blobs or source_blobs
     if target_db == source_db:
         raise click.ClickException("--from and --to name the same metadata database")
 
-    def options_for(db_url: str):
-        options = settings.backend_options()
-        if scheme_of(db_url) in ("mongodb", "mongodb+srv"):  # gridfs:// lives beside that side's MongoDB
-            options = replace(options, mongodb_url=db_url)
-        return options
-
-    opened = []
     try:
-        sides = []
-        for db_url, blob_url, migrate_schema in ((source_db, source_blobs, False), (target_db, target_blobs, True)):
-            options = options_for(db_url)
-            metadata = build_metadata_store(db_url, options)
-            opened.append(metadata)
-            metadata.prepare(migrate=migrate_schema)
-            blobs = build_blob_store(blob_url, options)
-            opened.append(blobs)
-            sides.append(Stores(metadata, blobs))
-        click.echo(f"copying {_redact(source_db)} + {_redact(source_blobs)}\n"
-                   f"     to {_redact(target_db)} + {_redact(target_blobs)}"
-                   + (" (files stay where they are)" if same_blobs else ""), err=True)
-        summary = copy_registry(sides[0], sides[1], same_blobs=same_blobs, progress=_progress)
+        with ExitStack() as stack:
+            source_side = stack.enter_context(open_stores(settings, source_db, source_blobs, migrate_schema=False))
+            target_side = stack.enter_context(open_stores(settings, target_db, target_blobs, migrate_schema=True))
+            click.echo(f"copying {_redact(source_db)} + {_redact(source_blobs)}\n"
+                       f"     to {_redact(target_db)} + {_redact(target_blobs)}"
+                       + (" (files stay where they are)" if same_blobs else ""), err=True)
+            summary = copy_registry(source_side, target_side, same_blobs=same_blobs, progress=_progress)
     except RegistryError as exc:
         raise click.ClickException(f"{exc.message} (run the same command again to resume)") from None
-    finally:
-        for store in reversed(opened):
-            store.close()
     click.echo("\n".join(summary.lines()))
     if not summary.ok:
         sys.exit(1)
 
 
-def _split(value: str) -> tuple[str, str | None]:
+def split_urls(value: str) -> tuple[str, str | None]:
+    """``DB_URL[,BLOB_URL]`` → the two URLs (the second None when not given)."""
     db_url, _, blob_url = value.partition(",")
     if not db_url.strip():
         raise click.BadParameter(f"'{value}': expected DB_URL[,BLOB_URL]")
     return db_url.strip(), blob_url.strip() or None
+
+
+@contextmanager
+def open_stores(settings, db_url: str, blob_url: str, *, migrate_schema: bool) -> Iterator:
+    """The metadata store at ``db_url`` (its schema checked, or with ``migrate_schema`` created or
+    upgraded) and the blob store at ``blob_url``, as :class:`~..domain.transfer.Stores`; both
+    closed on exit. A ``gridfs://`` blob store lives beside that side's MongoDB, if it has one."""
+    from ..domain.transfer import Stores
+    from ..stores import build_blob_store, build_metadata_store, scheme_of
+
+    options = settings.backend_options()
+    if scheme_of(db_url) in ("mongodb", "mongodb+srv"):
+        options = replace(options, mongodb_url=db_url)
+    with ExitStack() as stack:
+        metadata = build_metadata_store(db_url, options)
+        stack.callback(metadata.close)
+        metadata.prepare(migrate=migrate_schema)
+        blobs = build_blob_store(blob_url, options)
+        stack.callback(blobs.close)
+        yield Stores(metadata, blobs)
 
 
 def _progress(summary) -> None:

@@ -18,22 +18,43 @@ JSON = Any
 
 
 class Status(enum.StrEnum):
-    """Lifecycle of a version: ``active`` → ``deprecated`` → ``archived`` (any move is allowed and recorded)."""
+    """Lifecycle of a version: ``active`` → ``deprecated`` → ``archived`` (any move is allowed and recorded).
+
+    ``corrupted`` is set only by ``model-service fsck --repair``, on a version whose file is gone
+    or damaged in the blob store: clients cannot set it (:meth:`parse` refuses it), but may move a
+    corrupted version back to another status once its file is restored.
+    """
 
     ACTIVE = "active"
     DEPRECATED = "deprecated"
     ARCHIVED = "archived"
+    CORRUPTED = "corrupted"
+
+    @property
+    def settable(self) -> bool:
+        """Whether a client may set this status (every one but ``corrupted``)."""
+        return self is not Status.CORRUPTED
+
+    @classmethod
+    def settable_values(cls) -> list[str]:
+        return [status.value for status in cls if status.settable]
 
     @classmethod
     def parse(cls, value: str) -> Status:
+        """A status a client asks for; :class:`Invalid` (``invalid_status``) for anything else."""
         try:
-            return cls(value)
+            status = cls(value)
         except ValueError:
+            status = None
+        if status is None or not status.settable:
+            reason = ("is set only by `model-service fsck --repair`" if status is Status.CORRUPTED
+                      else "is not a status")
             raise Invalid(
-                f"'{value}' is not a status: use one of {', '.join(s.value for s in cls)}",
+                f"'{value}' {reason}: use one of {', '.join(cls.settable_values())}",
                 code="invalid_status",
-                details={"status": str(value)[:50], "allowed": [s.value for s in cls]},
-            ) from None
+                details={"status": str(value)[:50], "allowed": cls.settable_values()},
+            )
+        return status
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,14 @@ itself is unreachable or full, :class:`~.errors.Unavailable`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from .audit import AuditHook, AuditQuery, AuditRecord
 from .keys import ApiKey
-from .models import Alias, AliasMove, Draft, Event, FileInfo, ModelVersion, RegistryStats
+from .models import Alias, AliasMove, Draft, Event, FileInfo, ModelVersion, RegistryStats, Status
 from .query import SearchQuery
 from .versions import Version
 
@@ -66,6 +66,29 @@ class Health:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A committed blob as the store lists it: its key, size and when its bytes were written."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TempUpload:
+    """What an upload left in temporary space: ``kind`` is the store's word for it (``file``,
+    ``object``, ``multipart``, ``pending``, ``chunks``); ``name`` identifies it to
+    :meth:`BlobStore.remove_temp_upload`; ``started`` is when it was last written to (a local
+    file's mtime) or started (an S3 multipart upload, a GridFS file's id); ``size`` is what
+    removing it frees, as far as the store can tell cheaply."""
+
+    kind: str
+    name: str
+    size: int
+    started: datetime
+
+
 @runtime_checkable
 class BlobStore(Protocol):
     """Content-addressed storage of model files. Keys are lowercase sha256 hex digests."""
@@ -85,6 +108,21 @@ class BlobStore(Protocol):
 
     def check(self) -> Health:
         """Whether the store can be read and written now."""
+
+    def list_blobs(self) -> Iterator[StoredBlob]:
+        """Every committed blob, ascending by key, read page by page (memory does not grow with
+        the number of blobs). Uploads in temporary space are not blobs; anything else in the
+        store's space that is not named like a blob is skipped."""
+
+    def temp_uploads(self, older_than: datetime) -> Iterator[TempUpload]:
+        """What uploads left in temporary space that was last written to before ``older_than``:
+        temporary files or objects, unfinished multipart uploads, pending files. An upload in
+        flight writes to its temporary space all along (or is younger than any sensible
+        threshold), so an old enough entry belongs to an upload whose process is gone."""
+
+    def remove_temp_upload(self, upload: TempUpload) -> int:
+        """Remove an entry :meth:`temp_uploads` listed; the bytes it freed. One already gone is
+        not an error (0). Committed blobs are never touched, even one that shares bytes with it."""
 
     def close(self) -> None: ...
 
@@ -144,6 +182,18 @@ class PendingBlob:
 class Page:
     items: list[ModelVersion]
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileReference:
+    """A version's reference to a blob, as :meth:`MetadataStore.file_references` lists them."""
+
+    sha256: str
+    model_id: str
+    name: str
+    version: str
+    size_bytes: int
+    status: Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,10 +337,29 @@ class MetadataStore(KeyStore, AuditLog, Protocol):
         never deleted."""
 
     def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime,
-               audit: AuditHook | None = None) -> ModelVersion:
+               audit: AuditHook | None = None, *, unless_aliased: bool = False) -> ModelVersion:
         """Remove a version and return it as it was; append a ``deleted`` event. Aliases pointing
         at it are removed (each with its ``alias`` event). If it was the last reference to its
-        file's blob, call ``release_blob(sha256)`` before the deletion commits."""
+        file's blob, call ``release_blob(sha256)`` before the deletion commits.
+
+        ``unless_aliased`` (retention): if an alias points at the version when the deletion
+        takes effect, :class:`Conflict` (code ``version_aliased``) and nothing changes. An
+        alias move racing the deletion is either seen (and the version kept) or undone."""
+
+    def file_references(self, after: tuple[str, str] | None = None, limit: int = 500) -> list[FileReference]:
+        """Every version's reference to its file's blob, ascending by ``(sha256, model_id)``,
+        only those after ``after`` in that order, at most ``limit``: keyset pages, which a
+        garbage collection or a scrub walks beside :meth:`BlobStore.list_blobs`
+        (``(sha256, "")`` starts at that sha256's first reference). Versions being deleted are
+        not listed."""
+
+    def delete_blob_if_unreferenced(self, sha256: str, release_blob: Callable[[str], None]) -> bool:
+        """Under the serialisation of ``sha256``'s references (the one :meth:`attach_file` and
+        :meth:`delete` hold), check that no version references it and, if none does, call
+        ``release_blob(sha256)`` before the serialisation ends: True. False, calling nothing,
+        if a version references it. So a concurrent upload that commits this blob and its
+        reference either completes first (and the blob is kept) or commits after the blob is
+        gone (and its commit writes the blob again from its temporary bytes)."""
 
     def record_download(self, model_id: str, actor: str, at: datetime, data: Mapping[str, Any]) -> None:
         """Count one completed download: increment ``download_count`` and append a ``downloaded``

@@ -18,6 +18,7 @@ from ..domain.registry import Registry
 from ..scanner.service import build_scanner
 from ..stores import build_blob_store, build_metadata_store
 from . import auth, errors
+from .inflight import InFlightRequests, RequestTracker
 from .instrument import timed
 from .logs import AccessLog, configure_logging
 from .metrics import ServiceMetrics, backend_info
@@ -30,6 +31,8 @@ from .routers import metrics as metrics_route
 from .telemetry import QUIET_ROUTES, RequestTelemetry
 
 log = logging.getLogger("model_service")
+
+UNWIND_SECONDS = 5.0  # at shutdown, how long requests cut by a stop get to clean up before the stores close
 
 EXPOSED_HEADERS = ["X-Request-ID", "X-File-Checksum", "X-Model-Id", "X-Model-Algorithm", "X-Model-Version",
                    "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Location", "X-Model-Scan",
@@ -67,15 +70,23 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     rate_limiter = rate_limiter or build_rate_limiter(settings, metrics=metrics)
 
     access = auth.build_access(settings, registry)
+    in_flight = RequestTracker()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         auth.startup_warnings(settings, access)
         yield
-        if rate_limiter is not None:
-            await rate_limiter.aclose()
-        registry.metadata.close()
-        registry.blobs.close()
+        # after the last request in flight, or the grace period of a stop (see server/lifecycle.py)
+        await in_flight.settle(timeout=UNWIND_SECONDS)
+        try:
+            if rate_limiter is not None:
+                await rate_limiter.aclose()
+        finally:
+            try:
+                registry.metadata.close()
+            finally:
+                registry.blobs.close()
+        log.info("Stores closed")
 
     app = FastAPI(
         title="TensorFleet Model Service",
@@ -98,6 +109,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     # FastAPI keeps included routers as units; this flat list is for lookups by path.
     app.state.api_routes = [route for router in routers for route in router.routes if isinstance(route, APIRoute)]
     # Added innermost first: request ids wrap everything, so every answer carries one.
+    app.add_middleware(InFlightRequests, tracker=in_flight)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_size,
                        upload_limit=settings.max_file_size + settings.max_request_size,
                        is_upload=_route_matcher(app.state.api_routes, models.STREAMING_ROUTES | files.STREAMING_ROUTES))

@@ -40,7 +40,7 @@ _METRICS = {"maxProperties": MAX_METRICS, "additionalProperties": {"type": "numb
 _OBJECT = {"maxProperties": MAX_OBJECT_KEYS, "propertyNames": {"minLength": 1, "maxLength": MAX_KEY_LENGTH}}
 _DESCRIPTION = {"maxLength": MAX_DESCRIPTION_LENGTH}
 _CREATED_BY = {"maxLength": MAX_TEXT_LENGTH}
-_STATUS = {"enum": [status.value for status in Status]}
+_STATUS = {"enum": Status.settable_values()}  # not "corrupted": only fsck sets it
 _OPTIONAL_STATUS = {"enum": [*_STATUS["enum"], None]}
 
 

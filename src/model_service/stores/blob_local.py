@@ -2,7 +2,8 @@
 
 Layout under ``root``: ``sha256/ab/cd/<hex digest>`` for committed blobs (read-only files) and
 ``tmp/`` for uploads in flight. A commit is fsync(file) → link into place → fsync(directory), so
-after a crash a key either names the whole file or nothing.
+after a crash a key either names the whole file or nothing. What a crash leaves in ``tmp/`` is
+listed and removed by ``model-service gc`` once older than its threshold (``temp_uploads``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..domain.errors import Invalid, NotFound, Unavailable
-from ..domain.ports import Health
+from ..domain.ports import Health, StoredBlob, TempUpload
 
 _KEY = re.compile(r"[0-9a-f]{64}")
+_PART = re.compile(r"[0-9a-f]{2}")
 
 
 def _translate(exc: OSError, action: str) -> Unavailable:
@@ -158,5 +162,61 @@ class LocalBlobStore:
             return Health(False, f"unhealthy: {exc.strerror or exc}", {"path": str(self.root)})
         return Health(True, info={"backend": "local", "path": str(self.root), "free_bytes": usage.free})
 
+    # ---- maintenance: listing blobs and what uploads left behind ------------------------------
+
+    def list_blobs(self) -> Iterator[StoredBlob]:
+        """The tree ``sha256/ab/cd/<key>`` walked in name order, one directory at a time."""
+        try:
+            for first in _sorted_dirs(self.blob_dir):
+                for second in _sorted_dirs(first):
+                    for entry in sorted(os.scandir(second), key=lambda e: e.name):
+                        if not _KEY.fullmatch(entry.name) or entry.name[:2] != first.name \
+                                or entry.name[2:4] != second.name or not entry.is_file(follow_symlinks=False):
+                            continue
+                        try:
+                            stat = entry.stat(follow_symlinks=False)
+                        except FileNotFoundError:  # deleted meanwhile
+                            continue
+                        yield StoredBlob(entry.name, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+        except OSError as exc:
+            raise _translate(exc, "listing blobs") from exc
+
+    def temp_uploads(self, older_than: datetime) -> Iterator[TempUpload]:
+        """Files in ``tmp/`` last written before ``older_than``. A committed upload's file is a
+        second link to its blob until the upload ends: removing it frees nothing (size 0)."""
+        limit = older_than.timestamp()
+        try:
+            entries = sorted(os.scandir(self.tmp_dir), key=lambda e: e.name)
+            for entry in entries:
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if entry.is_file(follow_symlinks=False) and stat.st_mtime < limit:
+                    yield TempUpload("file", entry.name, stat.st_size if stat.st_nlink == 1 else 0,
+                                     datetime.fromtimestamp(stat.st_mtime, UTC))
+        except OSError as exc:
+            raise _translate(exc, "listing temporary uploads") from exc
+
+    def remove_temp_upload(self, upload: TempUpload) -> int:
+        if upload.kind != "file" or "/" in upload.name or upload.name in ("", ".", ".."):
+            raise Invalid(f"Not a temporary upload of this store: {upload.kind} {upload.name!r}",
+                          code="invalid_temp_upload")
+        path = self.tmp_dir / upload.name
+        try:
+            stat = path.stat()
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise _translate(exc, "removing a temporary upload") from exc
+        return stat.st_size if stat.st_nlink == 1 else 0
+
     def close(self) -> None:
         pass
+
+
+def _sorted_dirs(parent: Path) -> list[Path]:
+    """The two-hex-digit subdirectories of ``parent``, in name order."""
+    return sorted(Path(entry.path) for entry in os.scandir(parent)
+                  if _PART.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False))

@@ -25,9 +25,10 @@ Memory: one part per upload (the part size doubles every 1,000 parts, keeping S3
 10,000 parts out of reach: 8 MiB parts up to 7.8 GiB, 16 MiB up to 23 GiB, …) and one read
 chunk per download (a ranged GET streamed from the response body).
 
-A crash mid-upload can leave a temporary object or an unfinished multipart upload: give the
-bucket a lifecycle rule that expires ``<prefix>/tmp/`` objects and aborts incomplete multipart
-uploads after a day.
+A crash mid-upload can leave a temporary object or an unfinished multipart upload (or, above
+5 GiB, an unfinished multipart copy to a content key): ``model-service gc`` removes those older
+than a threshold (:meth:`S3BlobStore.temp_uploads`), or give the bucket a lifecycle rule that
+expires ``<prefix>/tmp/`` objects and aborts incomplete multipart uploads after a day.
 
 botocore errors are translated here: a missing key is :class:`NotFound`; everything else
 (unreachable endpoint, missing or refused credentials, a missing bucket, throttling) is
@@ -40,6 +41,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,7 +52,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
 from ..domain.errors import Invalid, NotFound, TooLarge, Unavailable
-from ..domain.ports import Health
+from ..domain.ports import Health, StoredBlob, TempUpload
 
 log = logging.getLogger(__name__)
 
@@ -239,11 +242,116 @@ class S3BlobStore:
         info["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return Health(True, info=info)
 
+    # ---- maintenance: listing blobs and what uploads left behind ------------------------------
+
+    def list_blobs(self) -> Iterator[StoredBlob]:
+        """ListObjectsV2 under ``<prefix>/sha256/``: S3 lists keys in byte order, which for
+        ``sha256/ab/cd/<key>`` is the order of the keys themselves. 1,000 per page."""
+        base = self._full("sha256/")
+        for item in self._objects(base, "listing blobs"):
+            name = item["Key"][len(base):]
+            key = name.rpartition("/")[2]
+            if _KEY.fullmatch(key) and name == f"{key[:2]}/{key[2:4]}/{key}":
+                yield StoredBlob(key, int(item["Size"]), _utc(item["LastModified"]))
+
+    def temp_uploads(self, older_than: datetime) -> Iterator[TempUpload]:
+        """Objects under ``tmp/`` last written before ``older_than``; multipart uploads under
+        ``tmp/`` (an upload's) or ``sha256/`` (a multipart copy's) whose last part (or, with
+        none, whose start) is older than it."""
+        for item in self._objects(self._full("tmp/"), "listing temporary uploads"):
+            modified = _utc(item["LastModified"])
+            if modified < older_than:
+                yield TempUpload("object", item["Key"], int(item["Size"]), modified)
+        for prefix in (self._full("tmp/"), self._full("sha256/")):
+            for upload in self._multipart_uploads(prefix):
+                if _utc(upload["Initiated"]) >= older_than:
+                    continue
+                size, written = self._parts(upload["Key"], upload["UploadId"])
+                last = max(_utc(upload["Initiated"]), written) if written else _utc(upload["Initiated"])
+                if last < older_than:  # an upload in flight sends a part at least every few seconds
+                    yield TempUpload("multipart", f"{upload['Key']}?uploadId={upload['UploadId']}", size, last)
+
+    def remove_temp_upload(self, upload: TempUpload) -> int:
+        try:
+            if upload.kind == "object" and upload.name.startswith(self._full("tmp/")):
+                try:
+                    size = int(self.client.head_object(Bucket=self.bucket, Key=upload.name)["ContentLength"])
+                except ClientError as exc:
+                    if _error_code(exc) in _NOT_FOUND:
+                        return 0
+                    raise
+                self.client.delete_object(Bucket=self.bucket, Key=upload.name)
+                return size
+            key, _, upload_id = upload.name.partition("?uploadId=")
+            if upload.kind == "multipart" and upload_id and key.startswith((self._full("tmp/"), self._full("sha256/"))):
+                try:
+                    size = self._parts(key, upload_id)[0]
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                except ClientError as exc:
+                    if _error_code(exc) in ("NoSuchUpload", *_NOT_FOUND):
+                        return 0
+                    raise
+                return size
+        except (BotoCoreError, ClientError) as exc:
+            raise self.translate(exc, "removing a temporary upload") from None
+        raise Invalid(f"Not a temporary upload of this store: {upload.kind} {upload.name!r}",
+                      code="invalid_temp_upload")
+
+    def _objects(self, prefix: str, action: str) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            try:
+                page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix,
+                                                   **({"ContinuationToken": token} if token else {}))
+            except (BotoCoreError, ClientError) as exc:
+                raise self.translate(exc, action) from None
+            yield from page.get("Contents", [])
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+
+    def _multipart_uploads(self, prefix: str) -> Iterator[dict[str, Any]]:
+        markers: dict[str, str] = {}
+        while True:
+            try:
+                page = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix, **markers)
+            except (BotoCoreError, ClientError) as exc:
+                raise self.translate(exc, "listing multipart uploads") from None
+            yield from page.get("Uploads", [])
+            if not page.get("IsTruncated"):
+                return
+            markers = {"KeyMarker": page.get("NextKeyMarker", ""), "UploadIdMarker": page.get("NextUploadIdMarker", "")}
+
+    def _parts(self, key: str, upload_id: str) -> tuple[int, datetime | None]:
+        """The bytes an unfinished multipart upload holds and when its last part came (0 and
+        None if it is gone or has no part)."""
+        total, last, marker = 0, None, 0
+        while True:
+            try:
+                page = self.client.list_parts(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker)
+            except ClientError as exc:
+                if _error_code(exc) in ("NoSuchUpload", *_NOT_FOUND):
+                    return total, last
+                raise self.translate(exc, "listing an upload's parts") from None
+            except BotoCoreError as exc:
+                raise self.translate(exc, "listing an upload's parts") from None
+            for part in page.get("Parts", []):
+                total += int(part["Size"])
+                if part.get("LastModified") is not None:
+                    last = max(filter(None, (last, _utc(part["LastModified"]))))
+            if not page.get("IsTruncated"):
+                return total, last
+            marker = int(page.get("NextPartNumberMarker", 0))
+
     def close(self) -> None:
         self.client.close()
 
     def __repr__(self) -> str:
         return f"S3BlobStore({self.location!r}, endpoint={self.endpoint_url or 'AWS'!r})"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _missing(key: str) -> NotFound:

@@ -7,6 +7,9 @@
 3. Remove the aliases pointing at it (each with its event), record the ``deleted`` event, remove
    the document.
 
+With ``unless_aliased`` (retention), aliases are looked for before 1 and again right after it:
+found either time, the mark is lifted and the deletion refused (``version_aliased``).
+
 A process that dies after 1 leaves a version no read returns; :func:`finish_stale` completes
 steps 3 once the mark is older than the lock's lease (its holder is then surely gone). If it
 died before releasing the blob, the blob stays as an orphan: unreferenced, never missing.
@@ -32,13 +35,15 @@ ATTEMPTS = 50
 
 
 def delete(db: Collections, locks: BlobLocks, model_id: str, release_blob: Callable[[str], None], actor: str,
-           at: datetime) -> ModelVersion:
+           at: datetime, *, unless_aliased: bool = False) -> ModelVersion:
     """See ``MetadataStore.delete``."""
     for _attempt in range(ATTEMPTS):
         document = live(db, model_id, {"file_metadata.sha256": 1, "name": 1, "version": 1})
+        if unless_aliased:
+            _refuse_if_aliased(db, document)  # before the mark: no reader sees a version come and go
         sha256 = (document.get("file_metadata") or {}).get("sha256")
         with locks.hold(sha256) if sha256 else nullcontext():
-            deleted = _delete(db, model_id, document, sha256, release_blob, actor, at)
+            deleted = _delete(db, model_id, document, sha256, release_blob, actor, at, unless_aliased)
         if deleted is not None:
             return deleted
     raise Conflict(f"Model {model_id} is being changed concurrently; try again", code="update_conflict",
@@ -46,7 +51,8 @@ def delete(db: Collections, locks: BlobLocks, model_id: str, release_blob: Calla
 
 
 def _delete(db: Collections, model_id: str, document: Mapping[str, Any], sha256: str | None,
-            release_blob: Callable[[str], None], actor: str, at: datetime) -> ModelVersion | None:
+            release_blob: Callable[[str], None], actor: str, at: datetime,
+            unless_aliased: bool = False) -> ModelVersion | None:
     """Under the lock of the version's blob (if any); None if a file was attached meanwhile."""
     oid = document["_id"]
     deleted = event_document(EventKind.DELETED, actor, at, {"version": document["version"]},
@@ -57,6 +63,14 @@ def _delete(db: Collections, model_id: str, document: Mapping[str, Any], sha256:
     if marked is None:
         live(db, model_id)  # NotFound if it was deleted meanwhile; else its file changed: again
         return None
+    if unless_aliased:
+        # Again once marked: a move that wrote its alias before the mark is seen here (the
+        # version is kept); one that writes after it sees the mark and takes its alias back off.
+        try:
+            _refuse_if_aliased(db, marked)
+        except Conflict:
+            db.models.update_one({"_id": oid}, {"$unset": {"deleting": ""}})
+            raise
     if sha256 is not None and db.models.count_documents(
             {"file_metadata.sha256": sha256, "_id": {"$ne": oid}, **LIVE}, limit=1) == 0:
         try:
@@ -66,6 +80,14 @@ def _delete(db: Collections, model_id: str, document: Mapping[str, Any], sha256:
             raise
     finish(db, oid, deleted)
     return to_model(marked)
+
+
+def _refuse_if_aliased(db: Collections, document: Mapping[str, Any]) -> None:
+    held = sorted(alias["alias"] for alias in db.aliases.find({"model_id": document["_id"]}, {"alias": 1}))
+    if held:
+        what = f"{document['name']} {document.get('version', '')}".strip()
+        raise Conflict(f"{what} is kept: alias {', '.join(held)} points at it",
+                       code="version_aliased", details={"model_id": str(document["_id"]), "aliases": held})
 
 
 def finish(db: Collections, oid: ObjectId, deleted: dict[str, Any]) -> None:

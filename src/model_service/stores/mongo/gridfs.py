@@ -23,7 +23,8 @@ blob turns it back into that upload's pending file instead of dropping its chunk
 ``HOLD_SECONDS`` (the upload's process died between commit and abort) is ignored.
 
 A process that dies mid-upload leaves chunks without a files document, or a pending file:
-leftovers that a clean-up may remove once their ``uploadDate``/ObjectId is older than a day.
+leftovers that ``model-service gc`` removes once their ``uploadDate`` (or, for chunks, their
+file id's time) is older than its threshold (:meth:`GridFsBlobStore.temp_uploads`).
 
 Reads go through pymongo's ``GridOut`` (seek, then chunk by chunk): a ranged read fetches only
 the chunks from the offset on. The seed's index on ``metadata.algorithm`` + ``uploadDate`` is
@@ -36,6 +37,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,7 +48,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, PyMongoError
 
 from ...domain.errors import Invalid, NotFound, Unavailable
-from ...domain.ports import Health
+from ...domain.ports import Health, StoredBlob, TempUpload
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ CHUNK_SIZE = 1 << 20
 CHUNKS_PER_WRITE = 4
 HOLD_SECONDS = 600
 PENDING, COMMITTED = "pending", "committed"
+PAGE = 1000
 
 
 def _check_key(key: str) -> str:
@@ -197,6 +200,85 @@ class GridFsBlobStore:
         info["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return Health(True, info=info)
 
+    # ---- maintenance: listing blobs and what uploads left behind ------------------------------
+
+    def list_blobs(self) -> Iterator[StoredBlob]:
+        """Committed files by ``metadata.sha256`` (its unique index), in keyset pages."""
+        after = ""
+        while True:
+            try:
+                page = list(self.files.find({"metadata.sha256": {"$gt": after}},
+                                            {"metadata.sha256": 1, "length": 1, "uploadDate": 1},
+                                            sort=[("metadata.sha256", ASCENDING)], limit=PAGE))
+            except PyMongoError as exc:
+                raise _translate(exc, "listing blobs") from None
+            for document in page:
+                key = document["metadata"]["sha256"]
+                if isinstance(key, str) and _KEY.fullmatch(key):
+                    yield StoredBlob(key, int(document["length"]), _aware(document["uploadDate"]))
+            if len(page) < PAGE:
+                return
+            after = page[-1]["metadata"]["sha256"]
+
+    def temp_uploads(self, older_than: datetime) -> Iterator[TempUpload]:
+        """Pending files finished before ``older_than``, and chunks without a files document
+        whose file id was made (when the upload began) before it."""
+        try:
+            for document in self.files.find({"metadata.state": PENDING, "uploadDate": {"$lt": older_than}},
+                                            {"length": 1, "uploadDate": 1}, sort=[("_id", ASCENDING)]):
+                yield TempUpload("pending", str(document["_id"]), int(document["length"]),
+                                 _aware(document["uploadDate"]))
+            yield from self._orphan_chunks(ObjectId.from_datetime(older_than))
+        except PyMongoError as exc:
+            raise _translate(exc, "listing temporary uploads") from None
+
+    def _orphan_chunks(self, before: ObjectId) -> Iterator[TempUpload]:
+        groups = self.chunks.aggregate([{"$match": {"files_id": {"$lt": before}}},
+                                        {"$group": {"_id": "$files_id", "chunks": {"$sum": 1}}},
+                                        {"$sort": {"_id": 1}}])
+        batch: list[dict[str, Any]] = []
+        for group in groups:
+            batch.append(group)
+            if len(batch) >= PAGE:
+                yield from self._without_files(batch)
+                batch = []
+        yield from self._without_files(batch)
+
+    def _without_files(self, groups: list[dict[str, Any]]) -> Iterator[TempUpload]:
+        ids = [group["_id"] for group in groups if isinstance(group["_id"], ObjectId)]
+        if not ids:
+            return
+        present = {document["_id"] for document in self.files.find({"_id": {"$in": ids}}, {"_id": 1})}
+        for files_id in ids:
+            if files_id not in present:
+                yield TempUpload("chunks", str(files_id), self._chunks_size(files_id), files_id.generation_time)
+
+    def _chunks_size(self, files_id: ObjectId) -> int:
+        """The bytes of a file's chunks: all full but the last (one read of the last one)."""
+        count = self.chunks.count_documents({"files_id": files_id})
+        last = self.chunks.find_one({"files_id": files_id}, {"data": 1}, sort=[("n", DESCENDING)])
+        return 0 if last is None else (count - 1) * self.chunk_size + len(last["data"])
+
+    def remove_temp_upload(self, upload: TempUpload) -> int:
+        if upload.kind not in ("pending", "chunks") or not ObjectId.is_valid(upload.name):
+            raise Invalid(f"Not a temporary upload of this store: {upload.kind} {upload.name!r}",
+                          code="invalid_temp_upload")
+        file_id = ObjectId(upload.name)
+        try:
+            if upload.kind == "pending":
+                document = self.files.find_one_and_delete({"_id": file_id, "metadata.state": PENDING}, {"length": 1})
+                if document is None:
+                    return 0
+                self.chunks.delete_many({"files_id": file_id})
+                return int(document["length"])
+            if self.files.find_one({"_id": file_id}, {"_id": 1}) is not None:
+                return 0  # its upload finished meanwhile: not a leftover
+            freed = self._chunks_size(file_id)
+            self.chunks.delete_many({"files_id": file_id})
+            return freed
+        except PyMongoError as exc:
+            raise _translate(exc, "removing a temporary upload") from None
+
     def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
@@ -204,6 +286,11 @@ class GridFsBlobStore:
 
     def __repr__(self) -> str:
         return f"GridFsBlobStore(database={self.database.name!r}, bucket={self.bucket!r})"
+
+
+def _aware(value: datetime) -> datetime:
+    """pymongo returns naive UTC datetimes unless the client is ``tz_aware``."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class GridFsUpload:

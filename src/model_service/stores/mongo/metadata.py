@@ -49,11 +49,11 @@ from ...domain.errors import Conflict, Invalid, Malformed, NotFound
 from ...domain.keys import ApiKey
 from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
 from ...domain.naming import accuracy_of
-from ...domain.ports import LATEST, Health, ModelRecord, Page, PendingBlob
+from ...domain.ports import LATEST, FileReference, Health, ModelRecord, Page, PendingBlob
 from ...domain.query import SearchQuery
 from ...domain.versions import Version, following
 from . import aliases as alias_docs
-from . import deletion, security, stats, transfer
+from . import deletion, references, security, stats, transfer
 from .documents import (
     encode,
     event_document,
@@ -415,8 +415,17 @@ class MongoMetadataStore:
 
     @translated
     def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime,
-               audit: AuditHook | None = None) -> ModelVersion:
-        return self._audited(audit, deletion.delete(self.db, self._locks, model_id, release_blob, actor, at))
+               audit: AuditHook | None = None, *, unless_aliased: bool = False) -> ModelVersion:
+        return self._audited(audit, deletion.delete(self.db, self._locks, model_id, release_blob, actor, at,
+                                                    unless_aliased=unless_aliased))
+
+    @translated
+    def file_references(self, after: tuple[str, str] | None = None, limit: int = 500) -> list[FileReference]:
+        return references.file_references(self.db, after, limit)
+
+    @translated
+    def delete_blob_if_unreferenced(self, sha256: str, release_blob: Callable[[str], None]) -> bool:
+        return references.delete_blob_if_unreferenced(self.db, self._locks, sha256, release_blob)
 
     @translated
     def record_download(self, model_id: str, actor: str, at: datetime, data: Mapping[str, Any]) -> None:

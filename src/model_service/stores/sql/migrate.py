@@ -28,6 +28,12 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+@lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    """Every revision this version of the service ships (one newer than these: a newer release's)."""
+    return frozenset(script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions())
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

@@ -35,12 +35,12 @@ from ...domain.errors import Conflict, Invalid, NotFound, Unavailable
 from ...domain.keys import ApiKey
 from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
 from ...domain.naming import accuracy_of
-from ...domain.ports import ANY, LATEST, Health, ModelRecord, Page, PendingBlob
+from ...domain.ports import ANY, LATEST, FileReference, Health, ModelRecord, Page, PendingBlob
 from ...domain.query import SearchQuery
 from ...domain.versions import Version, following
 from . import aliases as alias_rows
 from . import migrate as migrations
-from . import schema, security, stats, transfer
+from . import references, schema, security, stats, transfer
 from .engine import make_engine
 from .rows import append_event, file_columns, to_event, to_model, version_of
 from .schema import events, models
@@ -176,14 +176,22 @@ class SqlMetadataStore:
     # ---- MetadataStore ---------------------------------------------------------------------
 
     def prepare(self, *, migrate: bool) -> None:
+        head = migrations.head_revision()
         try:
+            current = migrations.current_revision(self.engine)
+            if current is not None and current not in migrations.known_revisions():
+                raise Unavailable(
+                    f"The database schema is at revision {current}, which this version of the service does not "
+                    f"know (its newest is {head}): a newer release has upgraded it; run that release, or restore "
+                    "a backup made with this one",
+                    code="schema_too_new",
+                    details={"current": current, "required": head},
+                )
             if migrate:
                 migrations.upgrade(self.engine)
                 return
-            current = migrations.current_revision(self.engine)
         except SQLAlchemyError as exc:
             raise _unavailable(exc) from exc
-        head = migrations.head_revision()
         if current != head:
             raise Unavailable(
                 f"The database schema is at revision {current or 'none'}, this version needs {head}: "
@@ -393,16 +401,19 @@ class SqlMetadataStore:
         return to_model(row)
 
     def delete(self, model_id: str, release_blob: Callable[[str], None], actor: str, at: datetime,
-               audit: AuditHook | None = None) -> ModelVersion:
-        return self._transact(lambda connection: self._delete(connection, model_id, release_blob, actor, at), audit)
+               audit: AuditHook | None = None, *, unless_aliased: bool = False) -> ModelVersion:
+        return self._transact(
+            lambda connection: self._delete(connection, model_id, release_blob, actor, at, unless_aliased), audit)
 
     def _delete(self, connection: Connection, model_id: str, release_blob: Callable[[str], None], actor: str,
-                at: datetime) -> ModelVersion:
+                at: datetime, unless_aliased: bool = False) -> ModelVersion:
         # The row lock orders this deletion with alias moves to the version (their foreign key
         # check) on PostgreSQL: a move committed first is seen and undone below, a later one fails.
         current = connection.execute(select(models.c.name).where(models.c.id == model_id).with_for_update()).first()
         if current is None:
             raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
+        if unless_aliased:
+            references.refuse_if_aliased(connection, model_id, current.name)  # under the row lock taken above
         alias_rows.remove_for_version(connection, model_id, current.name, actor, at)
         row = connection.execute(
             sql_delete(models).where(models.c.id == model_id).returning(*models.c)
@@ -417,6 +428,19 @@ class SqlMetadataStore:
             if others == 0:
                 release_blob(sha256)
         return to_model(row)
+
+    def file_references(self, after: tuple[str, str] | None = None, limit: int = 500) -> list[FileReference]:
+        with self._read() as connection:
+            return references.file_references(connection, after, limit)
+
+    def delete_blob_if_unreferenced(self, sha256: str, release_blob: Callable[[str], None]) -> bool:
+        def work(connection: Connection) -> bool:
+            self._lock_blob(connection, sha256)
+            if references.referenced(connection, sha256):
+                return False
+            release_blob(sha256)
+            return True
+        return self._transact(work)
 
     def record_download(self, model_id: str, actor: str, at: datetime, data: Mapping[str, Any]) -> None:
         self._transact(lambda connection: self._record_download(connection, model_id, actor, at, data))
