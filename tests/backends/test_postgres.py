@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 import uuid
+from datetime import UTC, date, datetime
 
 import pytest
 from alembic import command
@@ -428,3 +429,23 @@ def test_a_value_postgresql_cannot_hold_is_refused_as_invalid_and_nothing_is_wri
         store.create_version(draft(hyperparameters={"note": "a\x00b"}))
     assert refused.value.code == "unstorable_value"
     assert store.search(SearchQuery()).total == 0
+
+
+# ---- time zones ------------------------------------------------------------------------------------
+
+def test_downloads_are_counted_per_utc_day_whatever_the_session_time_zone(store):
+    """A ``timestamptz`` cast to a date follows the session's zone: at UTC+14 both downloads
+    below would fall on January 2. The store's days are UTC days."""
+    model = store.create_version(draft("zoned"))
+    for when in (datetime(2026, 1, 1, 23, 30, tzinfo=UTC), datetime(2026, 1, 2, 0, 30, tzinfo=UTC)):
+        store.record_download(model.id, "x", when, {})
+    url = store.engine.url
+    options = f"{url.query['options']} -cTimeZone=Pacific/Kiritimati"
+    zoned = SqlMetadataStore.from_url(url.update_query_dict({"options": options}).render_as_string(hide_password=False))
+    try:
+        with zoned.engine.connect() as connection:
+            assert connection.execute(text("SHOW TimeZone")).scalar_one() == "Pacific/Kiritimati"
+        days = zoned.downloads_by_day(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC))
+        assert days == {date(2026, 1, 1): 1, date(2026, 1, 2): 1}
+    finally:
+        zoned.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -166,3 +166,75 @@ def test_popular_by_counter_or_window(metadata_store):
     assert [(m.name, n) for m, n in metadata_store.popular(2)] == [("a", 5), ("c", 3)]
     recent = metadata_store.popular(10, since=T0 - timedelta(days=7))
     assert [(m.name, n) for m, n in recent] == [("c", 3), ("b", 2)]
+
+
+# ---- tag counts and downloads per day (the dashboard's figures) ----------------------------------
+
+def test_tag_counts_most_used_first_ties_by_tag(metadata_store):
+    for index, tags in enumerate([("prod", "fraud"), ("prod", "beta"), ("prod", "fraud", "beta"),
+                                  ("alpha", "Zeta"), ("prod", "gamma"), ()]):
+        metadata_store.create_version(draft(f"m{index}", tags=tags, at=later(index)))
+    assert metadata_store.tag_counts(10) == [("prod", 4), ("beta", 2), ("fraud", 2), ("Zeta", 1), ("alpha", 1),
+                                             ("gamma", 1)]  # ties by code point: "Z" before "a"
+    assert metadata_store.tag_counts(2) == [("prod", 4), ("beta", 2)]
+    assert metadata_store.tag_counts(3) == [("prod", 4), ("beta", 2), ("fraud", 2)]
+    assert metadata_store.tag_counts(0) == []
+
+
+def test_tag_counts_follow_deletions_and_tag_changes(metadata_store):
+    kept = metadata_store.create_version(draft("kept", tags=("prod", "fraud")))
+    gone = metadata_store.create_version(draft("gone", tags=("prod", "gamma"), at=later(1)))
+    metadata_store.delete(gone.id, lambda sha256: None, "ops", later(2))
+    assert metadata_store.tag_counts(10) == [("fraud", 1), ("prod", 1)]
+    metadata_store.update(kept.id, {"tags": ("fraud", "beta")}, "ops", later(3))
+    assert metadata_store.tag_counts(10) == [("beta", 1), ("fraud", 1)]
+
+
+def test_an_empty_registry_has_no_tags_and_no_downloads(metadata_store):
+    assert metadata_store.tag_counts(10) == []
+    assert metadata_store.downloads_by_day(T0 - timedelta(days=30), T0 + timedelta(days=1)) == {}
+
+
+JAN1 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def at_jan(day: int, hour: int = 0, minute: int = 0, second: int = 0, ms: int = 0) -> datetime:
+    return datetime(2026, 1, day, hour, minute, second, ms * 1000, tzinfo=UTC)
+
+
+@pytest.fixture
+def downloads(metadata_store):
+    """Downloads on either side of midnights UTC (at millisecond precision, which every backend
+    keeps), and a version created inside the window (its ``created`` event is not a download)."""
+    a = metadata_store.create_version(draft("a", at=at_jan(2, 6)))
+    b = metadata_store.create_version(draft("b", at=at_jan(2, 7)))
+    for model, when in ((a, at_jan(1, 23, 59, 59, 999)), (a, at_jan(2)), (b, at_jan(2, 12)),
+                        (a, at_jan(2, 23, 59, 59, 999)), (b, at_jan(3)), (a, at_jan(5, 10))):
+        metadata_store.record_download(model.id, "x", when, {})
+    return a, b
+
+
+def test_downloads_are_counted_per_utc_day(metadata_store, downloads):
+    assert metadata_store.downloads_by_day(JAN1, at_jan(6)) == {
+        date(2026, 1, 1): 1, date(2026, 1, 2): 3, date(2026, 1, 3): 1, date(2026, 1, 5): 1}  # no Jan 4
+
+
+def test_the_download_window_is_half_open(metadata_store, downloads):
+    assert metadata_store.downloads_by_day(at_jan(2), at_jan(3)) == {date(2026, 1, 2): 3}
+    assert metadata_store.downloads_by_day(at_jan(2, 0, 0, 0, 1), at_jan(3, 0, 0, 0, 1)) == {
+        date(2026, 1, 2): 2, date(2026, 1, 3): 1}
+    assert metadata_store.downloads_by_day(at_jan(3, 0, 0, 0, 1), at_jan(5, 10)) == {}
+    assert metadata_store.downloads_by_day(at_jan(2), at_jan(2)) == {}
+
+
+def test_download_days_are_utc_whatever_the_zone_of_the_bounds(metadata_store, downloads):
+    tokyo = timezone(timedelta(hours=9))
+    assert metadata_store.downloads_by_day(at_jan(2).astimezone(tokyo), at_jan(3).astimezone(tokyo)) == {
+        date(2026, 1, 2): 3}
+
+
+def test_downloads_of_deleted_versions_still_count(metadata_store, downloads):
+    a, _ = downloads
+    metadata_store.delete(a.id, lambda sha256: None, "ops", at_jan(6))
+    assert metadata_store.downloads_by_day(JAN1, at_jan(6)) == {
+        date(2026, 1, 1): 1, date(2026, 1, 2): 3, date(2026, 1, 3): 1, date(2026, 1, 5): 1}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -215,3 +215,50 @@ def test_the_observer_hears_every_committed_change(registry):
         registry.register(Registration(algorithm="svm", name="bad name"), "x")
     assert observer.seen == [("registered", "a"), ("uploaded", "a", 4), ("registered", "b"), ("uploaded", "b", 2),
                              ("downloaded", "a", 4), ("deleted", "b")]
+
+
+# ---- the dashboard's figures ----------------------------------------------------------------------
+
+def download_at(registry: Registry, model, when: datetime) -> None:
+    clock = registry.clock
+    registry.clock = lambda: when
+    try:
+        registry.record_download(model, "reader", 10, None)
+    finally:
+        registry.clock = clock
+
+
+def test_downloads_per_day_is_every_day_oldest_first_ending_today_with_zeros(registry):
+    model = registry.register(Registration(algorithm="svm", name="d"), "a")
+    for when in (datetime(2024, 12, 9, 23, 59, 59, tzinfo=UTC),  # the day before the 7-day window
+                 datetime(2024, 12, 10, tzinfo=UTC), datetime(2024, 12, 12, 15, tzinfo=UTC),
+                 datetime(2024, 12, 12, 16, tzinfo=UTC), datetime(2024, 12, 16, 9, tzinfo=UTC)):
+        download_at(registry, model, when)
+    assert registry.downloads_per_day(7) == [
+        (date(2024, 12, 10), 1), (date(2024, 12, 11), 0), (date(2024, 12, 12), 2), (date(2024, 12, 13), 0),
+        (date(2024, 12, 14), 0), (date(2024, 12, 15), 0), (date(2024, 12, 16), 1)]
+    assert registry.downloads_per_day(1) == [(date(2024, 12, 16), 1)]
+    month = registry.downloads_per_day()
+    assert len(month) == 30 and month[0][0] == date(2024, 11, 17) and month[-1] == (date(2024, 12, 16), 1)
+    assert sum(count for _, count in month) == 5
+    assert registry.downloads_per_day(0) == []
+
+
+def test_today_is_the_utc_day_of_the_clock(registry):
+    model = registry.register(Registration(algorithm="svm", name="d"), "a")
+    download_at(registry, model, datetime(2024, 12, 16, 23, 30, tzinfo=UTC))
+    registry.clock = lambda: datetime(2024, 12, 17, 8, 0, tzinfo=timezone(timedelta(hours=9)))  # 23:00 UTC on the 16th
+    assert registry.downloads_per_day(2) == [(date(2024, 12, 15), 0), (date(2024, 12, 16), 1)]
+    assert registry.downloads_per_day(3)[-1] == (date(2024, 12, 16), 1)
+
+
+def test_an_empty_registry_has_a_row_of_zeros_and_no_tags(registry):
+    assert registry.downloads_per_day(3) == [(date(2024, 12, 14), 0), (date(2024, 12, 15), 0), (date(2024, 12, 16), 0)]
+    assert registry.top_tags() == []
+
+
+def test_top_tags_count_versions_per_tag(registry):
+    for tags in (("prod", "fraud"), ("prod",), ("beta", "prod", "beta")):
+        registry.register(Registration(algorithm="svm", name="t", tags=tags), "a")
+    assert registry.top_tags() == [("prod", 3), ("beta", 1), ("fraud", 1)]
+    assert registry.top_tags(1) == [("prod", 3)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from .audit import AuditHook, AuditQuery, AuditRecord
@@ -294,6 +294,18 @@ class MetadataStore(KeyStore, AuditLog, Protocol):
     def popular(self, limit: int, since: datetime | None = None) -> list[tuple[ModelVersion, int]]:
         """The most downloaded versions with their download counts: all time (the counter), or
         counting only downloads since ``since``. Most first; ties newest first."""
+
+    def tag_counts(self, limit: int) -> list[tuple[str, int]]:
+        """Each tag with the number of live (not deleted) versions carrying it: most used first,
+        ties by tag in code point order; at most ``limit`` (none when ``limit`` < 1). Counted by
+        the database, reading the tag index where there is one."""
+
+    def downloads_by_day(self, since: datetime, until: datetime) -> dict[date, int]:
+        """How many ``downloaded`` events fall on each UTC calendar day, counting those at or
+        after ``since`` and before ``until`` (half-open). Days without one are absent; the dict
+        promises no order. Events of deleted versions still count: the log is append-only, as
+        for :meth:`statistics`. Grouped by the database, by UTC day whatever its session's time
+        zone, from the (kind, time) index: never by loading events into Python."""
 
     def aliases(self, name: str) -> list[Alias]:
         """Every alias of ``name``, by alias."""

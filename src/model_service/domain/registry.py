@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from . import naming
@@ -241,6 +241,21 @@ class Registry:
         now = self.clock()
         return self.metadata.statistics(added_since=now - timedelta(days=7), downloads_since=now - timedelta(days=1),
                                         today=now.replace(hour=0, minute=0, second=0, microsecond=0))
+
+    def top_tags(self, limit: int = 20) -> list[tuple[str, int]]:
+        """The most used tags of live versions with their version counts; ties by tag."""
+        return self.metadata.tag_counts(limit)
+
+    def downloads_per_day(self, days: int = 30) -> list[tuple[date, int]]:
+        """Downloads on each of the last ``days`` UTC days, oldest first, ending today (by the
+        clock): exactly ``days`` entries, a day without downloads as 0."""
+        if days <= 0:
+            return []
+        today = self.clock().astimezone(UTC).date()
+        first = today - timedelta(days=days - 1)
+        start = datetime.combine(first, time.min, tzinfo=UTC)
+        counts = self.metadata.downloads_by_day(start, start + timedelta(days=days))
+        return [(day, counts.get(day, 0)) for day in (first + timedelta(days=n) for n in range(days))]
 
     def compare(self, model_ids: Sequence[str]) -> Comparison:
         ids = list(dict.fromkeys(parse_id(model_id) for model_id in model_ids))

@@ -36,7 +36,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -280,6 +280,14 @@ class MongoMetadataStore:
     @translated
     def popular(self, limit: int, since: datetime | None = None) -> list[tuple[ModelVersion, int]]:
         return stats.popular(self.db, limit, since)
+
+    @translated
+    def tag_counts(self, limit: int) -> list[tuple[str, int]]:
+        return stats.tag_counts(self.db, limit)
+
+    @translated
+    def downloads_by_day(self, since: datetime, until: datetime) -> dict[date, int]:
+        return stats.downloads_by_day(self.db, since, until)
 
     @translated
     def refresh_statistics(self) -> None:

@@ -3,7 +3,7 @@ an index where one fits; no version is loaded into the service to be counted."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ...domain.models import EventKind, ModelVersion, RegistryStats
@@ -83,6 +83,32 @@ def popular(db: Collections, limit: int, since: datetime | None) -> list[tuple[M
         {"$project": {f"model.{field}": 0 for field in HIDDEN}},
     ])
     return [(to_model(row["model"]), int(row["downloads"])) for row in rows]
+
+
+def tag_counts(db: Collections, limit: int) -> list[tuple[str, int]]:
+    """Tags are an array on each version's document: unwound and counted by the server over the
+    live versions (each version's tags are distinct: the registry deduplicates them)."""
+    if limit <= 0:
+        return []
+    rows = db.models.aggregate([
+        {"$match": LIVE},
+        {"$project": {"_id": 0, "tags": 1}},
+        {"$unwind": "$tags"},
+        {"$group": {"_id": "$tags", "count": {"$sum": 1}}},
+        {"$sort": {"count": -1, "_id": 1}},
+        {"$limit": limit},
+    ])
+    return [(row["_id"], int(row["count"])) for row in rows]
+
+
+def downloads_by_day(db: Collections, since: datetime, until: datetime) -> dict[date, int]:
+    """Download events in [since, until) from ``kind_at_idx``, grouped by the server by their
+    day (``$dateToString`` without a time zone formats BSON's UTC times in UTC)."""
+    rows = db.events.aggregate([
+        {"$match": {"kind": EventKind.DOWNLOADED.value, "at": {"$gte": since, "$lt": until}}},
+        {"$group": {"_id": {"$dateToString": {"format": "%Y-%m-%d", "date": "$at"}}, "count": {"$sum": 1}}},
+    ])
+    return {date.fromisoformat(row["_id"]): int(row["count"]) for row in rows}
 
 
 def summary(db: Collections) -> dict[str, int]:

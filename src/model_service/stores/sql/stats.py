@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, Date, and_, cast, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from ...domain.models import ModelVersion, RegistryStats
 from .rows import to_model
-from .schema import events, models
+from .schema import events, model_tags, models
 
 
 def statistics(connection: Connection, *, added_since: datetime, downloads_since: datetime,
@@ -71,3 +72,41 @@ def popular(connection: Connection, limit: int, since: datetime | None) -> list[
         .order_by(window.c.downloads.desc(), models.c.id.desc()).limit(limit)
     ).mappings().all()
     return [(to_model(row), int(row["downloads"])) for row in rows]
+
+
+def tag_counts(connection: Connection, limit: int) -> list[tuple[str, int]]:
+    """One GROUP BY over ``model_tags`` (its rows are those of live versions: a deletion removes
+    the version's row, and its tag rows with it), read in tag order from the tag index."""
+    if limit <= 0:
+        return []
+    uses = func.count().label("uses")
+    rows = connection.execute(
+        select(model_tags.c.tag, uses).group_by(model_tags.c.tag)
+        .order_by(uses.desc(), model_tags.c.tag).limit(limit)
+    )
+    return [(tag, int(count)) for tag, count in rows]
+
+
+def downloads_by_day(connection: Connection, since: datetime, until: datetime) -> dict[date, int]:
+    """Download events in [since, until) from the ``(kind, at)`` index, grouped by UTC day in SQL."""
+    day = utc_day(connection, events.c.at).label("day")
+    rows = connection.execute(
+        select(day, func.count())
+        .where(events.c.kind == "downloaded", events.c.at >= since, events.c.at < until)
+        .group_by(day)
+    )
+    return {_as_date(value): int(count) for value, count in rows}
+
+
+def utc_day(connection: Connection, column) -> ColumnElement:
+    """The UTC calendar day of a time column. PostgreSQL keeps ``timestamptz``, whose cast to a
+    date would follow the session's time zone: it is converted to UTC first (``timezone('UTC',
+    at)`` is ``at AT TIME ZONE 'UTC'``). SQLite keeps UTC as naive text, whose ``date()`` is the UTC day."""
+    if connection.dialect.name == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)
+
+
+def _as_date(value: date | str) -> date:
+    """SQLite's ``date()`` is text (``YYYY-MM-DD``); PostgreSQL's cast a ``date``."""
+    return value if isinstance(value, date) else date.fromisoformat(value)

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, case, func, insert, select, text, update
@@ -295,6 +295,14 @@ class SqlMetadataStore:
     def popular(self, limit: int, since: datetime | None = None) -> list[tuple[ModelVersion, int]]:
         with self._read() as connection:
             return stats.popular(connection, limit, since)
+
+    def tag_counts(self, limit: int) -> list[tuple[str, int]]:
+        with self._read() as connection:
+            return stats.tag_counts(connection, limit)
+
+    def downloads_by_day(self, since: datetime, until: datetime) -> dict[date, int]:
+        with self._read() as connection:
+            return stats.downloads_by_day(connection, since, until)
 
     # ---- aliases and the name's history ------------------------------------------------------
 
