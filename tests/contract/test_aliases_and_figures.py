@@ -11,6 +11,7 @@ from model_service.domain.errors import Conflict, Invalid, NotFound
 from model_service.domain.ids import new_id
 from model_service.domain.models import EventKind, Status
 from model_service.domain.ports import ANY
+from model_service.domain.query import SearchQuery
 from model_service.domain.versions import Version
 
 from .helpers import T0, RecordingBlob, draft, later
@@ -170,28 +171,41 @@ def test_popular_by_counter_or_window(metadata_store):
 
 # ---- tag counts and downloads per day (the dashboard's figures) ----------------------------------
 
-def test_tag_counts_most_used_first_ties_by_tag(metadata_store):
+def test_value_counts_of_tags_most_used_first_ties_by_tag(metadata_store):
     for index, tags in enumerate([("prod", "fraud"), ("prod", "beta"), ("prod", "fraud", "beta"),
                                   ("alpha", "Zeta"), ("prod", "gamma"), ()]):
         metadata_store.create_version(draft(f"m{index}", tags=tags, at=later(index)))
-    assert metadata_store.tag_counts(10) == [("prod", 4), ("beta", 2), ("fraud", 2), ("Zeta", 1), ("alpha", 1),
-                                             ("gamma", 1)]  # ties by code point: "Z" before "a"
-    assert metadata_store.tag_counts(2) == [("prod", 4), ("beta", 2)]
-    assert metadata_store.tag_counts(3) == [("prod", 4), ("beta", 2), ("fraud", 2)]
-    assert metadata_store.tag_counts(0) == []
+    assert metadata_store.value_counts("tags", 10) == [("prod", 4), ("beta", 2), ("fraud", 2), ("Zeta", 1),
+                                                       ("alpha", 1), ("gamma", 1)]  # ties by code point: "Z" < "a"
+    assert metadata_store.value_counts("tags", 2) == [("prod", 4), ("beta", 2)]
+    assert metadata_store.value_counts("tags", 3) == [("prod", 4), ("beta", 2), ("fraud", 2)]
+    assert metadata_store.value_counts("tags", 0) == []
 
 
-def test_tag_counts_follow_deletions_and_tag_changes(metadata_store):
+def test_value_counts_of_tags_follow_deletions_and_tag_changes(metadata_store):
     kept = metadata_store.create_version(draft("kept", tags=("prod", "fraud")))
     gone = metadata_store.create_version(draft("gone", tags=("prod", "gamma"), at=later(1)))
     metadata_store.delete(gone.id, lambda sha256: None, "ops", later(2))
-    assert metadata_store.tag_counts(10) == [("fraud", 1), ("prod", 1)]
+    assert metadata_store.value_counts("tags", 10) == [("fraud", 1), ("prod", 1)]
     metadata_store.update(kept.id, {"tags": ("fraud", "beta")}, "ops", later(3))
-    assert metadata_store.tag_counts(10) == [("beta", 1), ("fraud", 1)]
+    assert metadata_store.value_counts("tags", 10) == [("beta", 1), ("fraud", 1)]
+
+
+def test_value_counts_of_algorithms_and_statuses_count_live_versions(metadata_store):
+    for index, algorithm in enumerate(["xgboost", "lightgbm", "xgboost", "Torch", "xgboost", "lightgbm"]):
+        metadata_store.create_version(draft(f"m{index}", algorithm=algorithm, at=later(index)))
+    gone = metadata_store.create_version(draft("gone", algorithm="lightgbm", at=later(9)))
+    metadata_store.delete(gone.id, lambda sha256: None, "ops", later(10))
+    assert metadata_store.value_counts("algorithm", 10) == [("xgboost", 3), ("lightgbm", 2), ("Torch", 1)]
+    assert metadata_store.value_counts("algorithm", 1) == [("xgboost", 3)]
+    first = metadata_store.search(SearchQuery(limit=1)).items[0]
+    metadata_store.update(first.id, {"status": "deprecated"}, "ops", later(11))
+    assert metadata_store.value_counts("status", 10) == [("active", 5), ("deprecated", 1)]
 
 
 def test_an_empty_registry_has_no_tags_and_no_downloads(metadata_store):
-    assert metadata_store.tag_counts(10) == []
+    assert metadata_store.value_counts("tags", 10) == []
+    assert metadata_store.value_counts("algorithm", 10) == []
     assert metadata_store.downloads_by_day(T0 - timedelta(days=30), T0 + timedelta(days=1)) == {}
 
 

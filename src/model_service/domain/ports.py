@@ -184,6 +184,9 @@ class Page:
     total: int
 
 
+COUNTED_FIELDS = frozenset({"algorithm", "status", "tags"})  # what MetadataStore.value_counts counts by
+
+
 @dataclass(frozen=True, slots=True)
 class FileReference:
     """A version's reference to a blob, as :meth:`MetadataStore.file_references` lists them."""
@@ -295,10 +298,11 @@ class MetadataStore(KeyStore, AuditLog, Protocol):
         """The most downloaded versions with their download counts: all time (the counter), or
         counting only downloads since ``since``. Most first; ties newest first."""
 
-    def tag_counts(self, limit: int) -> list[tuple[str, int]]:
-        """Each tag with the number of live (not deleted) versions carrying it: most used first,
-        ties by tag in code point order; at most ``limit`` (none when ``limit`` < 1). Counted by
-        the database, reading the tag index where there is one."""
+    def value_counts(self, field: str, limit: int) -> list[tuple[str, int]]:
+        """Each value of ``field`` (one of :data:`COUNTED_FIELDS`: ``algorithm``, ``status``, or
+        ``tags``, where a version counts once for each of its tags) with the number of live (not
+        deleted) versions that have it: most first, ties by value in code point order; at most
+        ``limit`` (none when ``limit`` < 1). Counted by the database from the field's index."""
 
     def downloads_by_day(self, since: datetime, until: datetime) -> dict[date, int]:
         """How many ``downloaded`` events fall on each UTC calendar day, counting those at or

@@ -242,9 +242,16 @@ class Registry:
         return self.metadata.statistics(added_since=now - timedelta(days=7), downloads_since=now - timedelta(days=1),
                                         today=now.replace(hour=0, minute=0, second=0, microsecond=0))
 
+    def facet_counts(self, algorithms: int, tags: int) -> dict[str, list[tuple[str, int]]]:
+        """Versions per algorithm (the ``algorithms`` most common), per status, and per tag (the
+        ``tags`` most used), most first: what a list can be narrowed by."""
+        return {"algorithm": self.metadata.value_counts("algorithm", algorithms),
+                "status": self.metadata.value_counts("status", len(Status)),
+                "tags": self.metadata.value_counts("tags", tags)}
+
     def top_tags(self, limit: int = 20) -> list[tuple[str, int]]:
         """The most used tags of live versions with their version counts; ties by tag."""
-        return self.metadata.tag_counts(limit)
+        return self.metadata.value_counts("tags", limit)
 
     def downloads_per_day(self, days: int = 30) -> list[tuple[date, int]]:
         """Downloads on each of the last ``days`` UTC days, oldest first, ending today (by the
@@ -276,6 +283,12 @@ class Registry:
         if found.total == 0:
             raise NotFound(f"No model named '{name}'", code="name_not_found", details={"name": name})
         return found
+
+    def children(self, model_id: str, limit: int) -> list[ModelVersion]:
+        """Versions derived from ``model_id`` (their ``parent_model_id``), oldest first, at most ``limit``."""
+        return self.metadata.search(SearchQuery(
+            where=Comparison_(FieldRef("field", "parent_model_id", ValueType.STRING), "=", parse_id(model_id)),
+            sort=(SortKey(FieldRef("field", "created_at", ValueType.DATETIME)),), limit=limit)).items
 
     def resolve(self, name: str, ref: str) -> ModelVersion:
         """``name``'s version ``ref``: a version (``v1.2``), an alias, or ``latest``."""
@@ -315,12 +328,14 @@ class Registry:
         return self.metadata.move_alias(name, alias, None, _expectation(expected), actor, self.clock(), audit)
 
     def name_history(self, name: str, *, kinds: tuple[str, ...] | None = None, alias: str | None = None,
-                     since: datetime | None = None, until: datetime | None = None, limit: int = 1000) -> list[Event]:
+                     since: datetime | None = None, until: datetime | None = None, limit: int = 1000,
+                     newest_first: bool = False) -> list[Event]:
+        """The name's events, oldest first (the first ``limit``) or newest first (the last ``limit``)."""
         name = naming.validate_name(name)
         if not self.metadata.name_events(name, limit=1):
             raise NotFound(f"No model named '{name}'", code="name_not_found", details={"name": name})
         return self.metadata.name_events(name, kinds=kinds, alias=None if alias is None else clean_alias(alias),
-                                         since=since, until=until, limit=limit)
+                                         since=since, until=until, limit=limit, newest_first=newest_first)
 
     def alias_at(self, name: str, alias: str, at: datetime) -> Event | None:
         """The move that set ``name@alias`` as it was at time ``at`` (None: not set then)."""

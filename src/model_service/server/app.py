@@ -6,8 +6,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
@@ -29,6 +30,10 @@ from .routers import audit as audit_route
 from .routers import discovery, files, health, keys, models, names
 from .routers import metrics as metrics_route
 from .telemetry import QUIET_ROUTES, RequestTelemetry
+from .ui import STREAMING_ROUTES as UI_STREAMING_ROUTES
+from .ui import build_router as build_ui_router
+from .ui import install as install_ui
+from .ui.facets import FacetCache
 
 log = logging.getLogger("model_service")
 
@@ -99,11 +104,12 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.metrics = metrics
     app.state.access = access
     errors.install(app)
+    install_ui(app)  # pages rather than JSON for errors under /ui
     # The busiest routes first: a request is matched against the routes in order. Fixed paths
     # (/models/search, /models/by-name/…) may follow /models/{model_id}: an id is 24 hex digits.
     routers = [models.build_router(settings), files.build_router(settings), health.router, metrics_route.router,
                discovery.build_router(settings), names.build_router(settings), keys.build_router(settings),
-               audit_route.build_router(settings)]
+               audit_route.build_router(settings), build_ui_router(FacetCache(registry))]
     for router in routers:
         app.include_router(router)
     # FastAPI keeps included routers as units; this flat list is for lookups by path.
@@ -112,7 +118,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.add_middleware(InFlightRequests, tracker=in_flight)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_size,
                        upload_limit=settings.max_file_size + settings.max_request_size,
-                       is_upload=_route_matcher(app.state.api_routes, models.STREAMING_ROUTES | files.STREAMING_ROUTES))
+                       is_upload=_route_matcher(app.state.api_routes,
+                                                models.STREAMING_ROUTES | files.STREAMING_ROUTES | UI_STREAMING_ROUTES))
     if rate_limiter is not None:  # outside the body limit (refuse before reading), inside CORS (so pages see a 429)
         app.add_middleware(RateLimitMiddleware, limiter=rate_limiter, classify=RouteClassifier(app.state.api_routes))
     if settings.cors_origins:
@@ -129,9 +136,12 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                                    if path])
 
     @app.get("/", include_in_schema=False, dependencies=[auth.PUBLIC])
-    async def index() -> dict[str, str]:
-        return {"service": "model-service", "version": __version__, "api": "/api/v1/models", "docs": "/docs",
-                "openapi": "/openapi.json", "health": "/health"}
+    async def index(request: Request) -> Response:
+        """Where things are, as JSON; a browser (which asks for HTML) goes to the web UI."""
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/ui", status_code=307)
+        return JSONResponse({"service": "model-service", "version": __version__, "api": "/api/v1/models",
+                             "ui": "/ui", "docs": "/docs", "openapi": "/openapi.json", "health": "/health"})
 
     auth.check_declared(app)  # every route says who may call it
     auth.document_auth(app, access)

@@ -94,8 +94,18 @@ class Requester:
 
 # ---- who calls ------------------------------------------------------------------------------------
 
+UI_PREFIX = "/ui"
+UI_KEY_COOKIE = "ms_key"  # the web UI's session: the key given at its sign-in page (server/ui/session.py)
+
+
+def is_ui_path(path: str) -> bool:
+    return path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+
+
 def presented_key(request: Request) -> str | None:
-    """The key in ``X-API-Key`` or ``Authorization: Bearer``; None if neither is there."""
+    """The key in ``X-API-Key`` or ``Authorization: Bearer`` (or, for the web UI's pages only,
+    its HTTP-only session cookie); None if there is none. The API never reads the cookie: a page
+    of another site could otherwise make a signed-in browser call it."""
     key = request.headers.get("x-api-key")
     if key is None:
         authorization = request.headers.get("authorization")
@@ -105,6 +115,8 @@ def presented_key(request: Request) -> str | None:
                 raise Unauthorized("Only bearer API keys are accepted: 'Authorization: Bearer <key>'",
                                    code="invalid_api_key")
             key = credentials
+    if key is None and is_ui_path(request.scope["path"]):
+        key = request.cookies.get(UI_KEY_COOKIE)
     if key is None:
         return None
     key = key.strip()

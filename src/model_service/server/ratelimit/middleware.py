@@ -30,6 +30,7 @@ from .limiter import Client, Decision, RateLimiter
 DOWNLOAD_ROUTES = frozenset({"download_get", "download_by_name_get"})
 SEARCH_ROUTES = frozenset({"list_models", "search_models"})
 EXEMPT_PATHS = frozenset({"/health", "/metrics"})
+EXEMPT_PREFIXES = ("/health/", "/ui/static/")  # readiness; the web UI's style sheet and script
 READ_METHODS = frozenset({"GET", "HEAD"})
 DESCRIPTIONS = {"read": "reads", "write": "writes", "search": "searches", "download": "downloads"}
 
@@ -49,7 +50,7 @@ class RouteClassifier:
         if method == "OPTIONS":
             return None
         path = _route_path(scope)
-        if path in EXEMPT_PATHS or path.startswith("/health/"):
+        if path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES):
             return None
         if method not in READ_METHODS:
             return "write"

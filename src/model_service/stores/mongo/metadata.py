@@ -49,7 +49,7 @@ from ...domain.errors import Conflict, Invalid, Malformed, NotFound
 from ...domain.keys import ApiKey
 from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
 from ...domain.naming import accuracy_of
-from ...domain.ports import LATEST, FileReference, Health, ModelRecord, Page, PendingBlob
+from ...domain.ports import COUNTED_FIELDS, LATEST, FileReference, Health, ModelRecord, Page, PendingBlob
 from ...domain.query import SearchQuery
 from ...domain.versions import Version, following
 from . import aliases as alias_docs
@@ -282,8 +282,10 @@ class MongoMetadataStore:
         return stats.popular(self.db, limit, since)
 
     @translated
-    def tag_counts(self, limit: int) -> list[tuple[str, int]]:
-        return stats.tag_counts(self.db, limit)
+    def value_counts(self, field: str, limit: int) -> list[tuple[str, int]]:
+        if field not in COUNTED_FIELDS:
+            raise ValueError(f"Cannot count versions by {field!r}")
+        return stats.value_counts(self.db, field, limit)
 
     @translated
     def downloads_by_day(self, since: datetime, until: datetime) -> dict[date, int]:

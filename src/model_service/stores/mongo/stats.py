@@ -85,16 +85,17 @@ def popular(db: Collections, limit: int, since: datetime | None) -> list[tuple[M
     return [(to_model(row["model"]), int(row["downloads"])) for row in rows]
 
 
-def tag_counts(db: Collections, limit: int) -> list[tuple[str, int]]:
-    """Tags are an array on each version's document: unwound and counted by the server over the
-    live versions (each version's tags are distinct: the registry deduplicates them)."""
+def value_counts(db: Collections, field: str, limit: int) -> list[tuple[str, int]]:
+    """Counted by the server over the live versions; tags, an array on each version's document,
+    are unwound first (each version's tags are distinct: the registry deduplicates them)."""
     if limit <= 0:
         return []
+    unwind = [{"$unwind": "$tags"}] if field == "tags" else []
     rows = db.models.aggregate([
         {"$match": LIVE},
-        {"$project": {"_id": 0, "tags": 1}},
-        {"$unwind": "$tags"},
-        {"$group": {"_id": "$tags", "count": {"$sum": 1}}},
+        {"$project": {"_id": 0, field: 1}},
+        *unwind,
+        {"$group": {"_id": "$" + field, "count": {"$sum": 1}}},
         {"$sort": {"count": -1, "_id": 1}},
         {"$limit": limit},
     ])

@@ -74,17 +74,16 @@ def popular(connection: Connection, limit: int, since: datetime | None) -> list[
     return [(to_model(row), int(row["downloads"])) for row in rows]
 
 
-def tag_counts(connection: Connection, limit: int) -> list[tuple[str, int]]:
-    """One GROUP BY over ``model_tags`` (its rows are those of live versions: a deletion removes
-    the version's row, and its tag rows with it), read in tag order from the tag index."""
+def value_counts(connection: Connection, field: str, limit: int) -> list[tuple[str, int]]:
+    """One GROUP BY, read in value order from the column's index: ``algorithm`` and ``status``
+    over ``models``, ``tags`` over ``model_tags`` (its rows are those of live versions: a
+    deletion removes the version's row, and its tag rows with it)."""
     if limit <= 0:
         return []
+    column = model_tags.c.tag if field == "tags" else models.c[field]
     uses = func.count().label("uses")
-    rows = connection.execute(
-        select(model_tags.c.tag, uses).group_by(model_tags.c.tag)
-        .order_by(uses.desc(), model_tags.c.tag).limit(limit)
-    )
-    return [(tag, int(count)) for tag, count in rows]
+    rows = connection.execute(select(column, uses).group_by(column).order_by(uses.desc(), column).limit(limit))
+    return [(value, int(count)) for value, count in rows]
 
 
 def downloads_by_day(connection: Connection, since: datetime, until: datetime) -> dict[date, int]:

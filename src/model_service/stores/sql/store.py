@@ -35,7 +35,7 @@ from ...domain.errors import Conflict, Invalid, NotFound, Unavailable
 from ...domain.keys import ApiKey
 from ...domain.models import Alias, AliasMove, Draft, Event, EventKind, ModelVersion, RegistryStats, Status
 from ...domain.naming import accuracy_of
-from ...domain.ports import ANY, LATEST, FileReference, Health, ModelRecord, Page, PendingBlob
+from ...domain.ports import ANY, COUNTED_FIELDS, LATEST, FileReference, Health, ModelRecord, Page, PendingBlob
 from ...domain.query import SearchQuery
 from ...domain.versions import Version, following
 from . import aliases as alias_rows
@@ -296,9 +296,11 @@ class SqlMetadataStore:
         with self._read() as connection:
             return stats.popular(connection, limit, since)
 
-    def tag_counts(self, limit: int) -> list[tuple[str, int]]:
+    def value_counts(self, field: str, limit: int) -> list[tuple[str, int]]:
+        if field not in COUNTED_FIELDS:
+            raise ValueError(f"Cannot count versions by {field!r}")
         with self._read() as connection:
-            return stats.tag_counts(connection, limit)
+            return stats.value_counts(connection, field, limit)
 
     def downloads_by_day(self, since: datetime, until: datetime) -> dict[date, int]:
         with self._read() as connection:

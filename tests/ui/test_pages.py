@@ -1,0 +1,507 @@
+"""The web UI as a browser without JavaScript sees it: pages, links, forms and sign-in, through
+the app in process. (tests/ui/test_browser.py drives the same pages in Chromium.)"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from html import unescape
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from model_service.server.app import create_app
+from tests.api.auth_helpers import BOOTSTRAP, issue, revoked
+from tests.conftest import make_settings
+
+HTML = "text/html; charset=utf-8"
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def register(client: TestClient, headers: dict[str, str] | None = None, **fields) -> dict:
+    body = {"name": "fraud_model", "algorithm": "xgboost", **fields}
+    response = client.post("/api/v1/models", json=body, headers=headers or {})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def derive(client: TestClient, model_id: str, headers: dict[str, str] | None = None, **fields) -> dict:
+    response = client.post(f"/api/v1/models/{model_id}/versions", json=fields, headers=headers or {})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def token(page: str) -> str:
+    """The form token a page's forms carry."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "the page has no form token"
+    return found.group(1)
+
+
+def text_of(page: str) -> str:
+    """The page's visible text, roughly: tags dropped, spaces folded."""
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", page))).strip()
+
+
+def row_ids(page: str) -> list[str]:
+    return re.findall(r'<tr data-model-id="([0-9a-f]{24})"', page)
+
+
+def write_forms(page: str) -> list[str]:
+    return re.findall(r'<form method="post" action="(/ui/models/[0-9a-f]{24}/[a-z]+)"', page)
+
+
+@pytest.fixture
+def three(client: TestClient) -> list[dict]:
+    """fraud_model v1 → v2 → v3, with metrics and hyperparameters that differ."""
+    first = register(client, metrics={"accuracy": 0.91, "f1_score": 0.80, "val_loss": 0.40},
+                     hyperparameters={"max_depth": 6, "eta": 0.3, "optimizer": {"name": "adam"}},
+                     tags=["fraud", "baseline"], dataset_info={"rows": 120000, "source": "s3://fraud/2026-10"},
+                     description="First try")
+    second = derive(client, first["model_id"], metrics={"accuracy": 0.94, "f1_score": 0.86, "val_loss": 0.31},
+                    hyperparameters={"max_depth": 8, "eta": 0.3, "optimizer": {"name": "adam"}})
+    third = derive(client, second["model_id"], metrics={"accuracy": 0.93, "f1_score": 0.88, "val_loss": 0.35},
+                   hyperparameters={"max_depth": 8, "eta": 0.1, "optimizer": {"name": "sgd"}})
+    return [first, second, third]
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+def test_browsers_asking_for_the_root_are_sent_to_the_ui_and_api_clients_get_the_index(client):
+    page = client.get("/", headers={"Accept": "text/html,application/xhtml+xml"}, follow_redirects=False)
+    assert page.status_code == 307 and page.headers["location"] == "/ui"
+    assert client.get("/").json()["ui"] == "/ui"
+
+
+@pytest.mark.parametrize("path", ["/ui", "/ui/models", "/ui/compare"])
+def test_every_page_is_html_with_its_own_content_security_policy(client, three, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == HTML
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert response.headers["cache-control"] == "no-store"
+    assert '<html lang="en">' in response.text and "<title>" in response.text
+
+
+def test_the_static_files_are_served_and_may_be_cached(client):
+    page = client.get("/ui").text
+    css = re.search(r'href="(/ui/static/app\.css\?v=[^"]+)"', page).group(1)
+    script = re.search(r'src="(/ui/static/app\.js\?v=[^"]+)"', page).group(1)
+    for url, kind in ((css, "text/css"), (script, "javascript")):
+        response = client.get(url)
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+        assert response.headers["cache-control"] == "public, max-age=86400"
+
+
+def test_the_dashboard_shows_the_figures_charts_and_recent_and_popular_versions(client, three):
+    client.post(f"/api/v1/models/{three[1]['model_id']}/upload", files={"file": ("m.bin", b"x" * 100)})
+    for _ in range(3):
+        assert client.get(f"/api/v1/models/{three[1]['model_id']}/download").status_code == 200
+    page = client.get("/ui").text
+    assert re.search(r'data-figure="total_models">3<', page)
+    assert re.search(r'data-figure="total_downloads">3<', page)
+    assert "Versions per algorithm: xgboost 3" in unescape(page)
+    assert "Versions per status: active 3" in unescape(page)
+    downloads = re.search(r"Downloads per day over the last 30 days, (\d+) in all", page)
+    assert downloads and downloads.group(1) == "3"
+    assert len(re.findall(r'<rect [^>]*class="bar bar-0"><title>\d{4}-\d\d-\d\d: \d+ downloads', page)) == 30
+    popular = page.split('id="popular-title"')[1]
+    assert f'/ui/models/{three[1]["model_id"]}' in popular and "3 downloads" in popular
+    recent = page.split('id="recent-title"')[1].split("</section>")[0]
+    assert recent.index(three[2]["model_id"]) < recent.index(three[0]["model_id"])  # newest first
+
+
+def test_the_models_list_searches_filters_and_sorts_like_the_api(client, three):
+    register(client, name="churn_model", algorithm="lightgbm", metrics={"f1_score": 0.99}, tags=["churn"])
+    ids = [model["model_id"] for model in three]
+    page = client.get("/ui/models", params={"filter": "metrics.f1_score >= 0.85 AND name = 'fraud_model'",
+                                            "sort": "-metrics.f1_score"}).text
+    assert row_ids(page) == [ids[2], ids[1]]
+    assert "Versions 1–2 of" in text_of(page)
+    by_name = row_ids(client.get("/ui/models", params={"sort": "name,-version"}).text)
+    api = client.get("/api/v1/models", params={"sort": "name,-version"}).json()["models"]
+    assert by_name == [model["id"] for model in api]
+    assert row_ids(client.get("/ui/models", params={"q": "churn"}).text) == [api[0]["id"]]
+    for params in ({"algorithm": "lightgbm", "tags": "churn"}, {"tags": "churn,baseline", "status": "active"},
+                   {"created_by": "anonymous", "min_accuracy": "0.92"}):
+        api_ids = [model["id"] for model in client.get("/api/v1/models", params=params).json()["models"]]
+        assert row_ids(client.get("/ui/models", params=params).text) == api_ids
+
+
+def test_sort_headers_toggle_and_keep_the_query(client, three):
+    page = client.get("/ui/models", params={"q": "fraud", "sort": "-metrics.f1_score"}).text
+    header = re.search(r'<th scope="col" class="num" aria-sort="descending">'
+                       r'<a href="([^"]+)" data-sort="metrics.f1_score"', page)
+    assert header, "the sorted metric's column says it is sorted, descending"
+    toggled = unescape(header.group(1))
+    assert "sort=metrics.f1_score" in toggled and "q=fraud" in toggled
+    assert row_ids(client.get(toggled).text) == [three[0]["model_id"], three[1]["model_id"], three[2]["model_id"]]
+
+
+def test_facets_count_versions_and_toggle_a_filter(client, three):
+    register(client, name="churn_model", algorithm="lightgbm", tags=["churn"])
+    page = client.get("/ui/models").text
+    link = re.search(r'<a href="([^"]+)" data-facet="algorithm">lightgbm <span class="count">1</span>', page)
+    assert link, "the algorithm facet lists lightgbm with its count"
+    filtered = client.get(unescape(link.group(1))).text
+    assert len(row_ids(filtered)) == 1
+    active = re.search(r'<a href="([^"]+)" data-facet="algorithm" aria-current="true" class="active">lightgbm',
+                       filtered)
+    assert active, "the chosen facet is marked"
+    assert len(row_ids(client.get(unescape(active.group(1))).text)) == 4  # clicking it again removes it
+
+
+def test_paging_links_walk_the_whole_list_once(client):
+    made = {register(client, name=f"model_{n:02d}")["model_id"] for n in range(45)}
+    seen: list[str] = []
+    url: str | None = "/ui/models"
+    while url:
+        page = client.get(url).text
+        seen += row_ids(page)
+        following = re.search(r'<a href="([^"]+)" rel="next">', page)
+        url = unescape(following.group(1)) if following else None
+    assert len(seen) == 45 and set(seen) == made
+    last = client.get("/ui/models", params={"page": 3}).text
+    assert "Versions 41–45 of 45" in text_of(last) and 'aria-current="page" class="current">3<' in last
+
+
+def test_a_filter_that_does_not_parse_is_a_400_page_saying_where(client, three):
+    response = client.get("/ui/models", params={"filter": "metrics.f1_score >>= 1"})
+    assert response.status_code == 400 and response.headers["content-type"] == HTML
+    assert re.search(r'role="alert"><strong>Error:</strong>[^<]*position', response.text)
+    assert 'value="metrics.f1_score &gt;&gt;= 1"' in response.text  # the expression stays in the box to fix
+    bad_page = client.get("/ui/models", params={"page": "two"})
+    assert bad_page.status_code == 400 and "page" in text_of(bad_page.text)
+
+
+def test_the_results_alone_for_the_script(client, three):
+    response = client.get("/ui/models", params={"sort": "name"}, headers={"X-UI-Partial": "results"})
+    assert response.status_code == 200 and "<html" not in response.text
+    assert len(row_ids(response.text)) == 3 and 'data-partial="#list"' in response.text
+
+
+def test_a_version_page_shows_metadata_file_lineage_aliases_and_history(client, three):
+    first, second, third = (model["model_id"] for model in three)
+    client.post(f"/api/v1/models/{second}/upload", files={"file": ("model.pkl", b"\x80\x04K\x01.")})
+    client.put("/api/v1/models/by-name/fraud_model/aliases/production", json={"version": three[0]["version"]})
+    client.put("/api/v1/models/by-name/fraud_model/aliases/production", json={"version": three[1]["version"]})
+    client.put(f"/api/v1/models/{first}", json={"status": "deprecated"})
+    page = client.get(f"/ui/models/{second}").text
+    text = text_of(page)
+    assert f"fraud_model {three[1]['version']}" in text and "@production" in text
+    assert "max_depth 8" in text and "optimizer.name adam" in text  # nested parameters flattened
+    assert "source s3://fraud/2026-10" in text
+    assert "SHA-256" in text and "Scan safe" in text and f'/ui/models/{second}/download"' in page
+    timeline = page.split('id="timeline-title"')[1].split("</section>")[0]
+    assert [re.sub(r"\D", "", v) for v in re.findall(r'data-version="([^"]+)"', timeline)] == \
+           [re.sub(r"\D", "", three[n]["version"]) for n in (2, 1, 0)]
+    assert f"derived from {three[0]['version']} → {three[1]['version']}" in text_of(timeline)
+    history = text_of(page.split('id="history-title"')[1].split("</section>")[0])
+    assert f"@production: {three[0]['version']} → {three[1]['version']}" in history
+    assert f"@production: unset → {three[0]['version']}" in history
+    assert f"{three[0]['version']} status active → deprecated" in history
+    assert history.index("deprecated") < history.index("unset")  # newest first
+    download = client.get(f"/ui/models/{second}/download")
+    assert download.status_code == 200 and download.content == b"\x80\x04K\x01."
+
+
+def test_an_unknown_version_or_page_is_an_html_404(client):
+    for path in ("/ui/models/0123456789abcdef01234567", "/ui/nothing-here"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.headers["content-type"] == HTML
+        assert 'role="alert"' in response.text
+
+
+def test_compare_marks_the_best_metric_and_the_differing_hyperparameters(client, three):
+    ids = [model["model_id"] for model in three]
+    page = client.get("/ui/compare", params={"ids": ",".join(ids)}).text
+
+    def best_column(metric: str) -> int:
+        row = re.search(rf'<tr data-metric="{metric}"[^>]*>(.*?)</tr>', page, re.S).group(1)
+        cells = re.findall(r"<td class=\"num( best)?\"", row)
+        assert [cell for cell in cells if cell] == [" best"], f"one best value of {metric}"
+        return [bool(cell) for cell in cells].index(True)
+
+    assert best_column("f1_score") == 2 and best_column("accuracy") == 1
+    assert best_column("val_loss") == 1  # lower is better for a loss
+    assert re.search(r'<tr data-param="eta" class="differs">', page)
+    assert re.search(r'<tr data-param="optimizer.name" class="differs">', page) is None  # nested: one row per key
+    assert re.search(r'<tr data-param="optimizer" class="differs">', page)
+    assert len(re.findall(r'<figure class="metric-chart">', page)) == 3
+
+
+@pytest.mark.parametrize("count", [1, 7])
+def test_compare_takes_two_to_six_versions(client, count):
+    ids = [register(client, name=f"m{n}")["model_id"] for n in range(count)]
+    response = client.get("/ui/compare", params=[("ids", model_id) for model_id in ids])
+    assert response.status_code == 400 and "Pick 2 to 6 versions" in response.text
+
+
+# ---- changing, with authentication off --------------------------------------------------------
+
+def post_form(client: TestClient, model_id: str, action: str, fields: dict[str, str], **kwargs):
+    page = client.get(f"/ui/models/{model_id}").text
+    return client.post(f"/ui/models/{model_id}/{action}", data={"csrf": token(page), **fields},
+                       follow_redirects=False, **kwargs)
+
+
+def test_edit_description_and_tags_then_status(client, three):
+    model_id = three[0]["model_id"]
+    done = post_form(client, model_id, "edit", {"description": "Retrained on October", "tags": "fraud, gold ,"})
+    assert done.status_code == 303 and done.headers["location"] == f"/ui/models/{model_id}?done=updated"
+    model = client.get(f"/api/v1/models/{model_id}").json()
+    assert model["description"] == "Retrained on October" and model["tags"] == ["fraud", "gold"]
+    assert post_form(client, model_id, "status", {"status": "archived"}).status_code == 303
+    assert client.get(f"/api/v1/models/{model_id}").json()["status"] == "archived"
+    assert "Status changed." in client.get(f"/ui/models/{model_id}?done=status").text
+
+
+def test_a_refused_edit_shows_the_reason_and_keeps_what_was_typed(client, three):
+    model_id = three[0]["model_id"]
+    response = post_form(client, model_id, "edit", {"description": "ok", "tags": "x" * 65})
+    assert response.status_code == 422 and 'role="alert"' in response.text
+    assert "x" * 65 in response.text
+    assert client.get(f"/api/v1/models/{model_id}").json()["description"] == "First try"
+    bad_status = post_form(client, model_id, "status", {"status": "gone"})
+    assert bad_status.status_code == 422 and "Unknown status" in bad_status.text
+
+
+def test_forms_without_the_token_or_from_another_site_change_nothing(client, three):
+    model_id = three[0]["model_id"]
+    client.get("/ui")  # the browser has its token cookie
+    no_token = client.post(f"/ui/models/{model_id}/edit", data={"description": "pwned", "tags": ""},
+                           follow_redirects=False)
+    assert no_token.status_code == 403 and no_token.headers["content-type"] == HTML
+    other_site = post_form(client, model_id, "edit", {"description": "pwned", "tags": ""},
+                           headers={"Origin": "https://evil.example"})
+    assert other_site.status_code == 403
+    assert client.get(f"/api/v1/models/{model_id}").json()["description"] == "First try"
+
+
+def test_moving_an_alias_asks_first_and_refuses_if_it_moved_meanwhile(client, three):
+    first, second = three[0]["model_id"], three[1]["model_id"]
+    client.put("/api/v1/models/by-name/fraud_model/aliases/production", json={"version": three[0]["version"]})
+    ask = post_form(client, second, "alias", {"alias": "production"})
+    assert ask.status_code == 200
+    assert f"points at {three[0]['version']} now. It will point at {three[1]['version']}" in text_of(ask.text)
+    confirmation = dict(re.findall(r'<input type="hidden" name="([a-z]+)" value="([^"]*)">', ask.text))
+    assert confirmation["confirm"] == "yes" and confirmation["expected"] == three[0]["version"]
+    assert client.get("/api/v1/models/by-name/fraud_model/aliases/production").json()["model_id"] == first
+
+    moved = client.post(f"/ui/models/{second}/alias", data=confirmation, follow_redirects=False)
+    assert moved.status_code == 303
+    assert client.get("/api/v1/models/by-name/fraud_model/aliases/production").json()["model_id"] == second
+
+    stale = client.post(f"/ui/models/{three[2]['model_id']}/alias", data=confirmation, follow_redirects=False)
+    assert stale.status_code == 409 and 'role="alert"' in stale.text
+    assert client.get("/api/v1/models/by-name/fraud_model/aliases/production").json()["model_id"] == second
+
+
+def test_removing_an_alias_asks_first(client, three):
+    model_id = three[0]["model_id"]
+    client.put("/api/v1/models/by-name/fraud_model/aliases/staging", json={"version": three[0]["version"]})
+    ask = post_form(client, model_id, "alias", {"alias": "staging", "action": "remove"})
+    assert ask.status_code == 200 and "it will point at nothing" in text_of(ask.text)
+    fields = dict(re.findall(r'<input type="hidden" name="([a-z]+)" value="([^"]*)">', ask.text))
+    assert client.post(f"/ui/models/{model_id}/alias", data=fields, follow_redirects=False).status_code == 303
+    assert client.get("/api/v1/models/by-name/fraud_model/aliases/staging").status_code == 404
+
+
+def test_uploading_a_file_to_a_version_without_one(client, three, tmp_path: Path):
+    model_id = three[2]["model_id"]
+    page = client.get(f"/ui/models/{model_id}").text
+    assert f'action="/ui/models/{model_id}/upload" enctype="multipart/form-data"' in page
+    content = bytes(range(256)) * 4000  # 1 MB: more than a form field may hold
+    done = client.post(f"/ui/models/{model_id}/upload", data={"csrf": token(page)},
+                       files={"file": ("weights.onnx", content)}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    info = client.get(f"/api/v1/models/{model_id}/info").json()
+    assert info["file_metadata"]["size_bytes"] == len(content) and info["file_metadata"]["format"] == "onnx"
+    again = client.get(f"/ui/models/{model_id}").text
+    assert "/upload" not in again and "Download" in again
+    twice = client.post(f"/ui/models/{model_id}/upload", data={"csrf": token(page)}, files={"file": ("x.onnx", b"x")},
+                        follow_redirects=False)
+    assert twice.status_code == 409
+
+
+def test_an_upload_without_the_token_stores_nothing(client, three):
+    model_id = three[2]["model_id"]
+    client.get("/ui")
+    response = client.post(f"/ui/models/{model_id}/upload", files={"file": ("weights.onnx", b"abc")},
+                           follow_redirects=False)
+    assert response.status_code == 403
+    assert client.get(f"/api/v1/models/{model_id}").json()["file_metadata"] is None
+
+
+# ---- signing in, with authentication on -------------------------------------------------------
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    """Clients of one app with ENABLE_AUTH on, as a browser on an HTTPS site (cookies kept)."""
+    app = create_app(make_settings(tmp_path / "secured", enable_auth=True, bootstrap_admin_key=BOOTSTRAP))
+    clients: list[TestClient] = []
+
+    def browser() -> TestClient:
+        client = TestClient(app, base_url="https://registry.example")
+        clients.append(client.__enter__())
+        return client
+
+    yield browser
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def sign_in(client: TestClient, key: str, target: str = "/ui"):
+    page = client.get("/ui/login", params={"next": target})
+    return client.post("/ui/login", data={"csrf": token(page.text), "key": key, "next": target},
+                       follow_redirects=False)
+
+
+def test_without_a_session_pages_send_the_browser_to_sign_in(secured):
+    browser = secured()
+    response = browser.get("/ui/models?sort=name", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui/login?next=%2Fui%2Fmodels%3Fsort%3Dname"
+
+
+def test_signing_in_keeps_the_key_in_a_secure_http_only_cookie(secured):
+    browser = secured()
+    writer = issue(browser.app, "ci", "read", "write")
+    response = sign_in(browser, writer, "/ui/models?sort=name")
+    assert response.status_code == 303 and response.headers["location"] == "/ui/models?sort=name"
+    cookie = next(value for name, value in response.headers.multi_items()
+                  if name == "set-cookie" and value.startswith("ms_key="))
+    flags = {part.strip().lower() for part in cookie.split(";")}
+    assert {"httponly", "secure", "samesite=strict", "path=/ui"} <= flags
+    assert browser.get("/ui/models").status_code == 200
+    assert "ci" in text_of(browser.get("/ui").text)
+
+
+def test_a_wrong_key_is_refused_at_sign_in(secured):
+    browser = secured()
+    response = sign_in(browser, "tfk_nope_" + "x" * 40)
+    assert response.status_code == 401 and 'role="alert"' in response.text
+    assert "ms_key" not in browser.cookies
+
+
+def test_sign_in_only_sends_the_browser_back_into_the_ui(secured):
+    browser = secured()
+    key = issue(browser.app, "ci", "read")
+    for target in ("https://evil.example/", "//evil.example/ui", "/api/v1/keys", "/ui\\@evil.example"):
+        assert sign_in(browser, key, target).headers["location"] == "/ui"
+
+
+def test_the_api_never_accepts_the_ui_cookie(secured):
+    browser = secured()
+    sign_in(browser, BOOTSTRAP)
+    assert browser.get("/ui/models").status_code == 200
+    assert browser.get("/api/v1/models").status_code == 401
+
+
+def test_a_read_only_key_sees_no_write_controls_and_cannot_post(secured):
+    admin = secured()
+    model = register(admin, headers={"X-API-Key": BOOTSTRAP})
+    reader, writer = secured(), secured()
+    sign_in(reader, issue(admin.app, "viewer", "read"))
+    sign_in(writer, issue(admin.app, "ci", "read", "write"))
+    page = reader.get(f"/ui/models/{model['model_id']}").text
+    assert write_forms(page) == [] and "Move alias" not in page
+    assert sorted(write_forms(writer.get(f"/ui/models/{model['model_id']}").text)) == sorted(
+        f"/ui/models/{model['model_id']}/{action}" for action in ("edit", "status", "alias", "upload"))
+    refused = reader.post(f"/ui/models/{model['model_id']}/status", data={"csrf": token(page), "status": "archived"},
+                          follow_redirects=False)
+    assert refused.status_code == 403 and refused.headers["content-type"] == HTML
+    assert admin.get(f"/api/v1/models/{model['model_id']}", headers={"X-API-Key": BOOTSTRAP}).json()["status"] == \
+           "active"
+
+
+def test_a_key_limited_to_a_prefix_sees_write_controls_only_inside_it(secured):
+    admin = secured()
+    ours = register(admin, headers={"X-API-Key": BOOTSTRAP}, name="team_a_model")
+    theirs = register(admin, headers={"X-API-Key": BOOTSTRAP}, name="team_b_model")
+    browser = secured()
+    sign_in(browser, issue(admin.app, "team-a", "read", "write", prefix="team_a_"))
+    assert write_forms(browser.get(f"/ui/models/{ours['model_id']}").text)
+    assert write_forms(browser.get(f"/ui/models/{theirs['model_id']}").text) == []
+
+
+def test_writes_through_the_ui_are_audited_as_the_signed_in_key(secured):
+    admin = secured()
+    model = register(admin, headers={"X-API-Key": BOOTSTRAP})
+    browser = secured()
+    sign_in(browser, issue(admin.app, "release-bot", "read", "write"))
+    page = browser.get(f"/ui/models/{model['model_id']}").text
+    changed = browser.post(f"/ui/models/{model['model_id']}/status", data={"csrf": token(page), "status": "deprecated"},
+                           follow_redirects=False)
+    assert changed.status_code == 303, changed.text
+    records = admin.get("/api/v1/audit", params={"action": "model.update"}, headers={"X-API-Key": BOOTSTRAP}).json()
+    assert [(r["actor"], r["details"].get("status")) for r in records["records"]] == [("release-bot", "deprecated")]
+
+
+def test_a_revoked_key_signs_the_browser_out(secured):
+    browser = secured()
+    key = revoked(browser.app, "leaked", "read")
+    browser.cookies.set("ms_key", key, domain="registry.example", path="/ui")
+    response = browser.get("/ui", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].endswith("&reason=expired")
+    assert 'ms_key=""' in response.headers["set-cookie"] or "Max-Age=0" in response.headers["set-cookie"]
+
+
+def test_signing_out_forgets_the_key(secured):
+    browser = secured()
+    sign_in(browser, BOOTSTRAP)
+    page = browser.get("/ui").text
+    out = browser.post("/ui/logout", data={"csrf": token(page)}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login?reason=signed_out"
+    assert browser.get("/ui", follow_redirects=False).status_code == 303
+
+
+# ---- every page × every kind of browser -------------------------------------------------------
+
+UI_ROUTES = {  # (method, path template) → the scope the auth table pins (tests/api/test_auth_routes.py)
+    ("GET", "/ui"): "read", ("GET", "/ui/models"): "read", ("GET", "/ui/models/{id}"): "read",
+    ("GET", "/ui/models/{id}/download"): "read", ("GET", "/ui/compare"): "read",
+    ("POST", "/ui/models/{id}/edit"): "write", ("POST", "/ui/models/{id}/status"): "write",
+    ("POST", "/ui/models/{id}/alias"): "write", ("POST", "/ui/models/{id}/upload"): "write",
+}
+
+
+@pytest.mark.parametrize("who", ["nobody", "revoked", "read", "write"])
+def test_each_page_answers_each_kind_of_browser_as_its_scope_says(secured, who):
+    admin = secured()
+    model = register(admin, headers={"X-API-Key": BOOTSTRAP})
+    admin.post(f"/api/v1/models/{model['model_id']}/upload", content=b"weights",
+               headers={"X-API-Key": BOOTSTRAP, "Content-Type": "application/octet-stream"})
+    browser = secured()
+    leaked = revoked(admin.app, "leaked", "admin")
+    if who not in ("nobody", "revoked"):
+        sign_in(browser, issue(admin.app, who, *({"read": ["read"], "write": ["read", "write"]}[who])))
+    form_token = token(browser.get("/ui/login").text)
+    outcomes = {}
+    for (method, template), scope in UI_ROUTES.items():
+        if who == "revoked":  # each answer signs the browser out: present the key again
+            browser.cookies.set("ms_key", leaked, domain="registry.example", path="/ui")
+        url = template.replace("{id}", model["model_id"])
+        if method == "POST":
+            response = browser.post(url, data={"csrf": form_token, "status": "active", "alias": "production",
+                                               "description": "", "tags": ""}, follow_redirects=False)
+        else:
+            response = browser.get(url, params={"ids": f"{model['model_id']},{model['model_id']}"}
+                                   if url.endswith("/compare") else None, follow_redirects=False)
+        assert response.status_code < 500, (url, response.text[:300])
+        location = response.headers.get("location", "")
+        if response.status_code == 303 and location.startswith("/ui/login"):
+            outcomes[(method, template)] = "sign in" + (" (expired)" if "reason=expired" in location else "")
+        else:
+            outcomes[(method, template)] = "forbidden" if response.status_code == 403 else "served"
+            assert response.status_code != 401
+    expected = {
+        "nobody": lambda scope: "sign in",
+        "revoked": lambda scope: "sign in (expired)",
+        "read": lambda scope: "served" if scope == "read" else "forbidden",
+        "write": lambda scope: "served",
+    }[who]
+    assert outcomes == {route: expected(scope) for route, scope in UI_ROUTES.items()}
