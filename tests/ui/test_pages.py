@@ -481,7 +481,7 @@ def test_each_page_answers_each_kind_of_browser_as_its_scope_says(secured, who):
         sign_in(browser, issue(admin.app, who, *({"read": ["read"], "write": ["read", "write"]}[who])))
     form_token = token(browser.get("/ui/login").text)
     outcomes = {}
-    for (method, template), scope in UI_ROUTES.items():
+    for method, template in UI_ROUTES:
         if who == "revoked":  # each answer signs the browser out: present the key again
             browser.cookies.set("ms_key", leaked, domain="registry.example", path="/ui")
         url = template.replace("{id}", model["model_id"])

@@ -8,6 +8,7 @@ Entries with an ``expect`` are JSON listings whose rows and total are checked as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,14 @@ LISTINGS = [
     Listing(api(page=200, filter="metrics.accuracy >= 0.9", sort="-metrics.f1_score"), 20,
             Expect(order=by_metric_descending("f1_score"), where=accurate, page=200)),
     Listing(api(limit=100, page=700, sort="name"), 100, Expect(order=by_name, page=700)),
-    # the web UI's listings: Listing("/ui/models?…", <rows per page>),
+    # the web UI: the models list (its facets included), and the dashboard, whose longest list
+    # is the 30 days of its downloads chart
+    Listing("/ui/models", 20),
+    Listing("/ui/models?" + urlencode({"sort": "-metrics.f1_score", "page": 4000}), 20),
+    Listing("/ui/models?" + urlencode({"filter": "metrics.accuracy >= 0.9", "sort": "name", "page": 300}), 20),
+    Listing("/ui/models?" + urlencode({"q": "retrained", "algorithm": "xgboost", "page": 2}), 20),
+    Listing("/ui/models?" + urlencode({"limit": 100, "page": 700}), 100),
+    Listing("/ui", 30),
 ]
 
 
@@ -164,3 +172,26 @@ def test_the_counter_counts_rows_handed_to_python(at_scale: AtScale):
 
     counted = [(statement.sql, statement.rows) for statement in statements if statement.sql.startswith("SELECT seq")]
     assert counted == [("SELECT seq FROM models LIMIT 123", 123), ("SELECT seq FROM models LIMIT 50", 10)]
+
+
+UI_LISTS = [listing.url for listing in LISTINGS if listing.url.startswith("/ui/models")]
+
+
+@pytest.mark.parametrize("url", UI_LISTS)
+def test_the_ui_list_shows_the_page_the_api_gives(at_scale: AtScale, url: str):
+    """The page's rows are the API's page for the same parameters, and the page says the total."""
+    query = url.partition("?")[2]
+    page = at_scale.client.get(url).text
+    body = at_scale.client.get("/api/v1/models?" + query).json()
+    assert re.findall(r'<tr data-model-id="([0-9a-f]{24})"', page) == [model["id"] for model in body["models"]]
+    shown = re.search(r"<strong data-total>([\d,]+)</strong>", page)
+    assert shown and int(shown.group(1).replace(",", "")) == body["pagination"]["total"]
+
+
+def test_a_version_page_and_a_comparison_read_one_page_of_rows(at_scale: AtScale):
+    """A name with 20 versions: the version's page lists them (one page of its timeline, 25)."""
+    newest = newest_first(at_scale.seed.versions)
+    version = newest[0]
+    assert_paged(at_scale, f"/ui/models/{version.id}", 25)
+    ids = ",".join(v.id for v in newest[:6])
+    assert_paged(at_scale, f"/ui/compare?ids={ids}", 6)

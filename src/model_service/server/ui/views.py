@@ -160,14 +160,16 @@ def model_page_context(registry: Registry, model_id: str, versions_page: int) ->
                                       known.get(parent_id) if parent_id else None, parent_id,
                                       version.id == model.id))
     children = registry.children(model.id, CHILDREN_SHOWN)
-    history = registry.name_history(model.name, kinds=(EventKind.ALIAS.value, EventKind.STATUS.value),
-                                    limit=HISTORY_SHOWN, newest_first=True)
+    try:
+        history = registry.name_history(model.name, kinds=(EventKind.ALIAS.value, EventKind.STATUS.value),
+                                        limit=HISTORY_SHOWN, newest_first=True)
+    except NotFound:  # a name whose versions carry no events (written by a bulk load, not the registry)
+        history = []
     labels = {version.id: str(version.version) for version in known.values() if version.name == model.name}
     for event in history:
         if event.kind is EventKind.STATUS and event.model_id not in labels:
             found_version = _get_or_none(registry, event.model_id)
-            if found_version is not None:
-                labels[event.model_id] = str(found_version.version)
+            labels[event.model_id] = "a deleted version" if found_version is None else str(found_version.version)
     return ModelPage(
         model=model, version_labels=labels, aliases=aliases, here=sorted(by_model.get(model.id, [])),
         parent=known.get(model.parent_model_id) if model.parent_model_id else None, children=children,

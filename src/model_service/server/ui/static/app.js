@@ -3,6 +3,8 @@
 "use strict";
 (function () {
   const PARTIAL = { "X-UI-Partial": "results" };
+  const here = () => window.location.pathname + window.location.search;
+  let shown = here(); // the query the results on screen are for
 
   function cleanUrl(form) {
     const params = new URLSearchParams();
@@ -22,6 +24,7 @@
       if (!type.startsWith("text/html") || response.redirected) { window.location.assign(url); return; }
       root.innerHTML = await response.text();
       if (push) history.pushState({ partial: true }, "", url);
+      shown = here();
       const again = focused && document.getElementById(focused);
       if (again) again.focus(); else root.querySelector(".summary")?.focus?.();
     } catch (error) {
@@ -57,7 +60,8 @@
   });
 
   window.addEventListener("popstate", () => {
+    // Back or forward to another query; a jump to an anchor (#main) also fires this, and changes nothing.
     const root = document.querySelector("[data-partial-root]");
-    if (root) load(root, window.location.href, false);
+    if (root && here() !== shown) load(root, window.location.href, false);
   });
 })();
