@@ -505,3 +505,46 @@ def test_each_page_answers_each_kind_of_browser_as_its_scope_says(secured, who):
         "write": lambda scope: "served",
     }[who]
     assert outcomes == {route: expected(scope) for route, scope in UI_ROUTES.items()}
+
+
+def test_with_anonymous_reads_the_pages_need_no_sign_in_and_show_no_write_controls(tmp_path: Path):
+    app = create_app(make_settings(tmp_path / "open", enable_auth=True, allow_anonymous_read=True,
+                                   bootstrap_admin_key=BOOTSTRAP))
+    with TestClient(app, base_url="https://registry.example") as browser:
+        model = register(browser, headers={"X-API-Key": BOOTSTRAP})
+        page = browser.get(f"/ui/models/{model['model_id']}", follow_redirects=False)
+        assert page.status_code == 200 and write_forms(page.text) == []
+        assert 'href="/ui/login?next=' in page.text  # a way to sign in for writing
+        refused = browser.post(f"/ui/models/{model['model_id']}/status",
+                               data={"csrf": token(browser.get("/ui/login").text), "status": "archived"},
+                               follow_redirects=False)
+        assert refused.status_code == 303 and refused.headers["location"].startswith("/ui/login")
+
+
+def test_the_compare_page_without_versions_offers_the_newest_to_pick(client, three):
+    page = client.get("/ui/compare").text
+    boxes = re.findall(r'<input type="checkbox" name="ids" value="([0-9a-f]{24})"', page)
+    assert boxes == [model["model_id"] for model in reversed(three)]
+    assert 'role="alert"' not in page
+
+
+def test_figures_are_reused_until_they_expire():
+    from model_service.server.ui.figures import Expiring
+
+    now, computed = [0.0], []
+    figures = Expiring(lambda: computed.append(now[0]) or len(computed), seconds=10, clock=lambda: now[0])
+    assert [figures.get(), figures.get()] == [1, 1]
+    now[0] = 9.9
+    assert figures.get() == 1
+    now[0] = 10.0
+    assert figures.get() == 2 and computed == [0.0, 10.0]
+
+
+def test_the_dashboard_figures_lag_writes_by_at_most_their_lifetime(client, three):
+    assert re.search(r'data-figure="total_models">3<', client.get("/ui").text)
+    register(client, name="another")
+    assert re.search(r'data-figure="total_models">3<', client.get("/ui").text)  # reused
+    assert len(row_ids(client.get("/ui/models").text)) == 4  # lists are never cached
+    for cached in (client.app.state.ui_figures.dashboard, client.app.state.ui_figures.facets):
+        cached.clock = lambda: float("inf")  # their lifetime has passed
+    assert re.search(r'data-figure="total_models">4<', client.get("/ui").text)

@@ -33,7 +33,7 @@ from .telemetry import QUIET_ROUTES, RequestTelemetry
 from .ui import STREAMING_ROUTES as UI_STREAMING_ROUTES
 from .ui import build_router as build_ui_router
 from .ui import install as install_ui
-from .ui.facets import FacetCache
+from .ui.figures import Figures
 
 log = logging.getLogger("model_service")
 
@@ -103,13 +103,14 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.registry = registry
     app.state.metrics = metrics
     app.state.access = access
+    app.state.ui_figures = Figures(registry)  # the web UI's cached figures (server/ui/figures.py)
     errors.install(app)
     install_ui(app)  # pages rather than JSON for errors under /ui
     # The busiest routes first: a request is matched against the routes in order. Fixed paths
     # (/models/search, /models/by-name/…) may follow /models/{model_id}: an id is 24 hex digits.
     routers = [models.build_router(settings), files.build_router(settings), health.router, metrics_route.router,
                discovery.build_router(settings), names.build_router(settings), keys.build_router(settings),
-               audit_route.build_router(settings), build_ui_router(FacetCache(registry))]
+               audit_route.build_router(settings), build_ui_router(app.state.ui_figures)]
     for router in routers:
         app.include_router(router)
     # FastAPI keeps included routers as units; this flat list is for lookups by path.

@@ -24,23 +24,23 @@ from ..auth import PUBLIC, ReaderDep, WriterDep, is_ui_path
 from ..errors import status_for
 from ..params import ModelId
 from . import actions, session, views
-from .facets import FacetCache
+from .figures import Figures
 from .render import STATIC_PATH, render
 
 STREAMING_ROUTES = frozenset({"ui_upload"})
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def build_router(facets: FacetCache) -> APIRouter:
+def build_router(figures: Figures) -> APIRouter:
     router = APIRouter(prefix="/ui", include_in_schema=False)
 
     @router.get("", name="ui_dashboard")
     async def dashboard(request: Request, caller: ReaderDep) -> Response:
-        return await views.dashboard(request)
+        return await views.dashboard(request, figures)
 
     @router.get("/models", name="ui_models")
     async def models(request: Request, caller: ReaderDep) -> Response:
-        return await views.models_list(request, facets)
+        return await views.models_list(request, figures)
 
     @router.get("/models/{model_id:model_id}", name="ui_model")
     async def model(model_id: ModelId, request: Request, caller: ReaderDep) -> Response:

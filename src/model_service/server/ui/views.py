@@ -19,13 +19,11 @@ from ...domain.models import Alias, Event, EventKind, ModelVersion, Status
 from ...domain.registry import Registry
 from ..routers.files import download_response
 from . import charts
-from .facets import FacetCache
+from .figures import Figures
 from .listing import COLUMNS, FILTER_EXAMPLE, PAGE_SIZES, SORT_EXAMPLES, ListParams, metric_columns, paging
 from .render import render
 
 RECENT = 8
-POPULAR = 8
-POPULAR_DAYS = 30
 TIMELINE_PAGE = 25
 HISTORY_SHOWN = 50
 CHILDREN_SHOWN = 20
@@ -35,29 +33,18 @@ PARTIAL_HEADER = "x-ui-partial"
 
 # ---- dashboard ----------------------------------------------------------------------------------
 
-def dashboard_context(registry: Registry) -> dict[str, Any]:
-    stats = registry.statistics()
-    downloads = registry.downloads_per_day(30)
-    return {
-        "stats": stats,
-        "algorithms": charts.bars(sorted(stats.by_algorithm.items(), key=lambda item: (-item[1], item[0]))[:12]),
-        "other_algorithms": max(0, len(stats.by_algorithm) - 12),
-        "statuses": charts.bars([(status.value, stats.by_status.get(status.value, 0)) for status in Status]),
-        "downloads": charts.columns(downloads),
-        "recent": registry.recent(RECENT),
-        "popular": registry.popular(POPULAR, POPULAR_DAYS),
-        "popular_days": POPULAR_DAYS,
-    }
-
-
-async def dashboard(request: Request) -> Response:
+async def dashboard(request: Request, figures: Figures) -> Response:
     registry: Registry = request.app.state.registry
-    return render(request, "dashboard.html", nav="dashboard", **await run_in_threadpool(dashboard_context, registry))
+
+    def gather() -> dict[str, Any]:
+        return {**figures.dashboard.get(), "recent": registry.recent(RECENT)}
+
+    return render(request, "dashboard.html", nav="dashboard", **await run_in_threadpool(gather))
 
 
 # ---- models list --------------------------------------------------------------------------------
 
-async def models_list(request: Request, facets: FacetCache) -> Response:
+async def models_list(request: Request, figures: Figures) -> Response:
     registry: Registry = request.app.state.registry
     settings = request.app.state.settings
     partial = request.headers.get(PARTIAL_HEADER) == "results"
@@ -66,19 +53,19 @@ async def models_list(request: Request, facets: FacetCache) -> Response:
         params = ListParams.parse(dict(request.query_params), settings.max_page_size)
     except Invalid as exc:
         return render(request, template, status_code=400, nav="models", params=ListParams(), error=exc.message,
-                      **await _empty_list(facets))
+                      **await _empty_list(figures))
 
     def gather() -> dict[str, Any]:
         found = registry.search(params.filters(), filter_text=params.filter, sort_text=params.sort,
                                 page=params.page, limit=params.limit)
         return {"models": found.items, "paging": paging(params.page, params.limit, found.total, len(found.items)),
-                "facets": facets.get()}
+                "facets": figures.facets.get()}
 
     try:
         context = await run_in_threadpool(gather)
     except Invalid as exc:  # a filter or sort expression that does not parse: say where
         return render(request, template, status_code=400, nav="models", params=params, error=exc.message,
-                      **await _empty_list(facets))
+                      **await _empty_list(figures))
     return render(request, template, nav="models", params=params, error=None,
                   metric_keys=metric_columns(context["models"], params.sort_keys), **_list_constants(), **context)
 
@@ -88,8 +75,9 @@ def _list_constants() -> dict[str, Any]:
             "sort_examples": SORT_EXAMPLES, "statuses": [status.value for status in Status]}
 
 
-async def _empty_list(facets: FacetCache) -> dict[str, Any]:
-    return {"models": [], "paging": paging(1, PAGE_SIZES[0], 0, 0), "facets": await run_in_threadpool(facets.get),
+async def _empty_list(figures: Figures) -> dict[str, Any]:
+    return {"models": [], "paging": paging(1, PAGE_SIZES[0], 0, 0),
+            "facets": await run_in_threadpool(figures.facets.get),
             "metric_keys": [],
             **_list_constants()}
 
