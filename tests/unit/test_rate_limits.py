@@ -157,8 +157,8 @@ def test_fallback_counts_in_memory_while_redis_is_down_and_retries_later(caplog)
 # ---- who a request counts for -----------------------------------------------------------------
 
 
-def scope_of(host: str | None = "198.51.100.1", headers: dict[str, str] | None = None) -> dict:
-    return {"type": "http", "client": (host, 1234) if host else None,
+def scope_of(host: str | None = "198.51.100.1", headers: dict[str, str] | None = None, path: str = "/") -> dict:
+    return {"type": "http", "client": (host, 1234) if host else None, "path": path,
             "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]}
 
 
@@ -181,6 +181,18 @@ def test_keys_are_hashed_never_kept():
         assert secret not in repr(client)
     assert identify(scope_of(headers={"X-API-Key": secret}), trust_keys=False) == Client(key="ip:198.51.100.1")
     assert identify(scope_of(headers={"Authorization": "Bearer "}), trust_keys=True) == Client(key="ip:198.51.100.1")
+
+
+def test_a_signed_in_browser_counts_as_its_key_on_the_ui_only():
+    secret = "tfk_0123456789ab_" + "x" * 43
+    digest = hashlib.sha256(secret.encode()).hexdigest()[:32]
+    cookies = {"Cookie": f"ms_csrf=abc; ms_key={secret}; theme=dark"}
+    assert identify(scope_of(headers=cookies, path="/ui/models"), trust_keys=True) == Client(
+        key=f"key:{digest}", guard="fail:198.51.100.1")
+    assert identify(scope_of(headers=cookies, path="/api/v1/models"), trust_keys=True) == Client(
+        key="ip:198.51.100.1")  # the API never takes the cookie
+    assert identify(scope_of(headers={"Cookie": "ms_key="}, path="/ui"), trust_keys=True) == Client(
+        key="ip:198.51.100.1")
 
 
 # ---- refused keys count against their address -------------------------------------------------

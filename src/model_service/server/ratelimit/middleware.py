@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...domain.errors import RateLimited
+from ..auth import UI_KEY_COOKIE, is_ui_path
 from ..errors import error_body, status_for
 from .limiter import Client, Decision, RateLimiter
 
@@ -90,13 +91,28 @@ def client_address(scope: Scope) -> str:
 
 
 def _credential(scope: Scope) -> bytes | None:
-    bearer = None
+    """The key a request presents, as ``auth.presented_key`` finds it (the web UI's pages: in
+    its session cookie), so that a signed-in browser counts as its key, not as its address."""
+    bearer = cookie = None
     for name, value in scope["headers"]:
         if name == b"x-api-key" and value.strip():
             return value.strip()
         if name == b"authorization" and value[:7].lower() == b"bearer " and value[7:].strip():
             bearer = value[7:].strip()
-    return bearer
+        elif name == b"cookie" and cookie is None and is_ui_path(scope.get("path", "")):
+            cookie = _session_key(value)
+    return bearer or cookie
+
+
+_SESSION_COOKIE = UI_KEY_COOKIE.encode("ascii") + b"="
+
+
+def _session_key(header: bytes) -> bytes | None:
+    for part in header.split(b";"):
+        part = part.strip()
+        if part.startswith(_SESSION_COOKIE) and len(part) > len(_SESSION_COOKIE):
+            return part[len(_SESSION_COOKIE):].strip(b'"')
+    return None
 
 
 def _route_path(scope: Scope) -> str:
