@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.backends.mongo",
     "tests.backends.redis",
     "tests.api.ratelimit_helpers",
+    "tests.fuzz.tally",
 ]
 
 from fastapi.testclient import TestClient  # noqa: E402
