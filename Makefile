@@ -14,8 +14,10 @@ $(BIN)/model-service: pyproject.toml
 serve: $(BIN)/model-service
 	$(BIN)/model-service serve
 
+# One worker per core (pytest-xdist); a worker with nothing left takes tests queued for another.
+# PYTEST_ARGS='-n 0' runs everything in one process.
 test: $(BIN)/model-service
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 bench: $(BIN)/model-service
 	$(BIN)/python bench/run_all.py
