@@ -15,8 +15,10 @@ $(BIN)/model-service: pyproject.toml
 serve: $(BIN)/model-service
 	$(BIN)/model-service serve
 
+# One worker per core (pytest-xdist); a worker with nothing left takes tests queued for another.
+# PYTEST_ARGS='-n 0' runs everything in one process.
 test: $(BIN)/model-service chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 # The web UI's browser tests (tests/ui) drive Debian's Chromium; never `playwright install`.
 # Installed here when missing and possible (root, or sudo without a password); otherwise the

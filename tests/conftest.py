@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,23 @@ pytest_plugins = [
     "tests.backends.mongo",
     "tests.backends.redis",
     "tests.api.ratelimit_helpers",
+    "tests.fuzz.tally",
 ]
 
 from fastapi.testclient import TestClient  # noqa: E402
 
 from model_service.config import Settings  # noqa: E402
 from model_service.server.app import create_app  # noqa: E402
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What is loaded by now (the libraries, the collected tests) lives until the run ends: frozen
+    out of the garbage collector's sight, each full collection walks only what the tests made since.
+    The suite builds about a thousand apps, large graphs with cycles that only the collector frees;
+    without this, the collector took a fifth of the API tests' time, half of it walking the
+    imported libraries again and again."""
+    gc.collect()
+    gc.freeze()
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:

@@ -10,15 +10,24 @@ from model_service.stores.blob_local import LocalBlobStore
 from model_service.stores.sql.store import SqlMetadataStore
 
 
-@pytest.fixture
-def sqlite_metadata_factory(tmp_path: Path):
+def _sqlite_factory(root: Path):
     def make(name: str = "main", *, prepared: bool = True) -> SqlMetadataStore:
-        store = SqlMetadataStore.from_url(f"sqlite:///{tmp_path / name / 'registry.db'}")
+        store = SqlMetadataStore.from_url(f"sqlite:///{root / name / 'registry.db'}")
         if prepared:
             store.prepare(migrate=True)
         return store
 
     return make
+
+
+@pytest.fixture
+def sqlite_metadata_factory(tmp_path: Path):
+    return _sqlite_factory(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def sqlite_module_metadata_factory(tmp_path_factory: pytest.TempPathFactory):
+    return _sqlite_factory(tmp_path_factory.mktemp("sqlite"))
 
 
 @pytest.fixture

@@ -68,8 +68,7 @@ def mongomock_store(name: str = "main", *, prepared: bool = True) -> MongoMetada
     return store
 
 
-@pytest.fixture
-def mongomock_metadata_factory():
+def _mongomock_factory():
     def make(name: str = "main", *, prepared: bool = True) -> MongoMetadataStore:
         return mongomock_store(name, prepared=prepared)
 
@@ -78,7 +77,26 @@ def mongomock_metadata_factory():
 
 
 @pytest.fixture
+def mongomock_metadata_factory():
+    return _mongomock_factory()
+
+
+@pytest.fixture(scope="module")
+def mongomock_module_metadata_factory():
+    return _mongomock_factory()
+
+
+@pytest.fixture
 def mongodb_metadata_factory() -> Iterator:
+    yield from _database_factory()
+
+
+@pytest.fixture(scope="module")
+def mongodb_module_metadata_factory() -> Iterator:
+    yield from _database_factory()
+
+
+def _database_factory() -> Iterator:
     url = os.environ.get("TEST_MONGODB_URL") or os.environ.get("MONGODB_URL")
     if not url:
         pytest.skip("neither TEST_MONGODB_URL nor MONGODB_URL is set: no real MongoDB to run against")

@@ -119,6 +119,15 @@ def postgresql_database(postgres_server: PostgresServer) -> Iterator[str]:
 
 @pytest.fixture
 def postgresql_metadata_factory(postgres_server: PostgresServer) -> Iterator:
+    yield from _schema_factory(postgres_server)
+
+
+@pytest.fixture(scope="module")
+def postgresql_module_metadata_factory(postgres_server: PostgresServer) -> Iterator:
+    yield from _schema_factory(postgres_server)
+
+
+def _schema_factory(postgres_server: PostgresServer) -> Iterator:
     created: list[str] = []
 
     def make(name: str = "main", *, prepared: bool = True) -> SqlMetadataStore:

@@ -156,9 +156,9 @@ def test_check_names_the_database_and_bucket(store):
 
 
 def test_an_unreachable_server_stops_start_up_with_a_clear_message():
-    from tests.backends.s3 import free_port
+    from tests.ports import closed_port
 
-    port = free_port()
+    port = closed_port()
     with pytest.raises(Unavailable) as caught:
         GridFsBlobStore.from_url(f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=300")
     assert caught.value.message.startswith("Blob store (GridFS) failed while preparing bucket 'models'")

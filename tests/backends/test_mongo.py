@@ -3,7 +3,6 @@ translation, concurrent registrations, recovery after a crash, and the errors an
 
 from __future__ import annotations
 
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +24,7 @@ from model_service.stores.mongo.metadata import MongoMetadataStore
 from model_service.stores.mongo.query import translate
 from tests.backends.mongo import Serialised, mongomock_store
 from tests.contract.helpers import T0, RecordingBlob, draft, later
+from tests.ports import closed_port
 
 
 @pytest.fixture
@@ -226,12 +226,6 @@ def test_a_registry_copied_from_sqlite_arrives_whole(store, sqlite_metadata_fact
 
 # ---- configuration and errors -----------------------------------------------------------------------
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_the_factory_builds_the_mongo_store_on_the_configured_database():
     store = build_metadata_store("mongodb://127.0.0.1:1/ignored", BackendOptions(mongodb_db="registry_db"))
     try:
@@ -247,7 +241,7 @@ def test_an_invalid_url_names_the_setting():
 
 
 def test_an_unreachable_server_is_unavailable_not_a_driver_error():
-    store = MongoMetadataStore.from_url(f"mongodb://127.0.0.1:{_closed_port()}/?serverSelectionTimeoutMS=300",
+    store = MongoMetadataStore.from_url(f"mongodb://127.0.0.1:{closed_port()}/?serverSelectionTimeoutMS=300",
                                         sweep_seconds=None)
     try:
         with pytest.raises(Unavailable) as info:

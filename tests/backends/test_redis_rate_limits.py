@@ -16,8 +16,7 @@ from model_service.rates import Rate
 from model_service.server.ratelimit import Client, FallbackCounter, MemoryCounter, RateLimiter, RedisCounter
 from tests.api.helpers import MODELS, assert_error
 from tests.api.ratelimit_helpers import Clock, LimitedApps, limits_of
-
-from .s3 import free_port
+from tests.ports import closed_port
 
 
 def test_two_replicas_share_the_counts(limited: LimitedApps, clock: Clock, redis_url: str, redis_prefix: str):
@@ -79,7 +78,7 @@ def test_replicas_never_count_past_each_other(redis_url: str, redis_prefix: str)
 def test_redis_down_counts_in_each_process(limited: LimitedApps, caplog):
     """Nothing listens at the Redis URL: requests are answered (never a 500), counted in this
     process instead, a warning is logged once and the fallback is counted in the metrics."""
-    url = f"redis://127.0.0.1:{free_port()}/0"
+    url = f"redis://127.0.0.1:{closed_port()}/0"
     with caplog.at_level(logging.WARNING, logger="model_service.ratelimit"):
         client = limited(rate_limit_search="2/minute", redis_url=url)
         statuses = [client.get(MODELS) for _ in range(3)]
@@ -93,7 +92,7 @@ def test_redis_down_counts_in_each_process(limited: LimitedApps, caplog):
 def test_redis_comes_back(redis_url: str, redis_prefix: str, redis_client: redis.Redis):
     """After the retry delay, the counts are Redis's again."""
     clock = Clock()
-    down = f"redis://127.0.0.1:{free_port()}/0"
+    down = f"redis://127.0.0.1:{closed_port()}/0"
 
     async def scenario() -> None:
         shared = FallbackCounter(RedisCounter(down, prefix=redis_prefix), MemoryCounter(), retry_after=5.0)

@@ -11,6 +11,7 @@ import pytest
 from model_service.domain.errors import Invalid, Unavailable
 from model_service.stores import BackendOptions, build_blob_store
 from model_service.stores.blob_s3 import MAX_PARTS, S3BlobStore, part_size_for
+from tests import ports
 from tests.backends.s3 import CREDENTIALS, s3_client
 
 MiB = 1 << 20
@@ -35,9 +36,7 @@ def _read(store, key: str, offset: int = 0, n: int = 4 * MiB) -> bytes:
 
 @pytest.fixture
 def closed_port() -> int:
-    from tests.backends.s3 import free_port
-
-    return free_port()  # bound and released: nothing listens there
+    return ports.closed_port()
 
 
 def _unreachable_store(port: int) -> S3BlobStore:

@@ -13,8 +13,9 @@ from model_service.domain.registry import Registry
 from model_service.server.app import create_app
 from model_service.stores.blob_s3 import S3BlobStore
 from tests.api.helpers import model_url, payload, register_model, upload
-from tests.backends.s3 import free_port, s3_client
+from tests.backends.s3 import s3_client
 from tests.conftest import make_settings
+from tests.ports import closed_port
 
 MiB = 1 << 20
 
@@ -101,7 +102,7 @@ def test_a_removed_bucket_answers_503_with_the_reason(make_s3_client, s3_blob_fa
 
 
 def test_an_unreachable_endpoint_answers_503(make_s3_client):
-    port = free_port()
+    port = closed_port()
     client_of_nowhere = s3_client(f"http://127.0.0.1:{port}", retries={"max_attempts": 1, "mode": "standard"})
     client = make_s3_client(S3BlobStore(client_of_nowhere, "models-bucket", "registry"))
     model_id = register_model(client, name="s3_model")["model_id"]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.system.conftest import free_port
+from tests.ports import closed_port
 
 from .conftest import ADMIN_KEY, Cli, failed
 
@@ -37,7 +37,7 @@ def test_the_url_comes_from_the_flag_or_the_environment(server):
 
 def test_an_unreachable_server_exits_6_with_one_line(cli):
     started = time.monotonic()
-    result = cli("ls", "--retries", "0", env={"MODEL_SERVICE_URL": f"http://127.0.0.1:{free_port()}"})
+    result = cli("ls", "--retries", "0", env={"MODEL_SERVICE_URL": f"http://127.0.0.1:{closed_port()}"})
 
     failed(result, 6, "cannot reach the server")
     assert time.monotonic() - started < 10
@@ -53,7 +53,7 @@ def test_a_url_that_is_not_http_is_a_usage_error(cli, url):
 
 
 def test_retries_are_bounded_and_then_reported(cli):
-    result = cli("health", "--retries", "1", "--url", f"http://127.0.0.1:{free_port()}")
+    result = cli("health", "--retries", "1", "--url", f"http://127.0.0.1:{closed_port()}")
 
     failed(result, 6, "after 2 attempts")
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.system.conftest import free_port
+from tests.ports import closed_port
 
 PROBE = """
 import json, sys
@@ -20,7 +20,7 @@ print(json.dumps({"exit": result.exit_code, "loaded": loaded}))
 
 
 def test_a_registry_command_imports_only_the_sdk():
-    out = subprocess.run([sys.executable, "-c", PROBE, f"http://127.0.0.1:{free_port()}"], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", PROBE, f"http://127.0.0.1:{closed_port()}"], capture_output=True,
                          text=True, check=True, timeout=60)
 
     report = json.loads(out.stdout.strip().splitlines()[-1])

@@ -3,8 +3,6 @@ Retry-After, else exponential backoff with jitter); a POST only when it cannot h
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
@@ -14,6 +12,7 @@ from model_service.server.app import create_app
 from model_service.server.metrics import ServiceMetrics
 from model_service.server.ratelimit import build_rate_limiter
 from tests.conftest import make_settings
+from tests.ports import closed_port
 
 BUSY = {"success": False, "error": "Too many requests", "code": "rate_limited", "details": {}}
 DOWN = {"success": False, "error": "The database is unavailable", "code": "database_error", "details": {}}
@@ -119,10 +118,7 @@ def test_an_upload_from_a_pipe_is_not_retried(sdk, wire, sleeps):
 
 
 def test_connection_refused_is_retried_then_raised(sleeps):
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with ModelServiceClient(f"http://127.0.0.1:{port}", retries=3, sleep=sleeps.append, timeout=2) as client:
+    with ModelServiceClient(f"http://127.0.0.1:{closed_port()}", retries=3, sleep=sleeps.append, timeout=2) as client:
         with pytest.raises(TransportError) as caught:
             client.health()
 

@@ -34,6 +34,23 @@ def metadata_factory(request):
         store.close()
 
 
+@pytest.fixture(scope="module", params=METADATA_BACKENDS)
+def module_metadata_factory(request):
+    """Like ``metadata_factory``, for stores that the read-only tests of a module share: made
+    once per module and backend, closed at the module's end."""
+    make = request.getfixturevalue(f"{request.param}_module_metadata_factory")
+    made: list[MetadataStore] = []
+
+    def factory(name: str = "main", *, prepared: bool = True) -> MetadataStore:
+        store = make(name, prepared=prepared)
+        made.append(store)
+        return store
+
+    yield factory
+    for store in made:
+        store.close()
+
+
 @pytest.fixture
 def schema_versions(metadata_factory) -> bool:
     """Whether the backend keeps schema versions that must be current before it serves (SQL:

@@ -1,4 +1,7 @@
-"""The search contract (MetadataStore.search), every filter and sort, against every backend."""
+"""The search contract (MetadataStore.search), every filter and sort, against every backend.
+
+The tests that only read share one store per backend holding the catalog (``searched``); those
+that change it get a store of their own (``metadata_store`` with ``catalog``)."""
 
 from __future__ import annotations
 
@@ -41,18 +44,31 @@ CATALOG = [
 ]
 
 
-@pytest.fixture
-def catalog(metadata_store):
-    """The catalog registered in order; returns the versions by (name, index within the name)."""
+def register_catalog(store) -> list[str]:
+    """The catalog registered in order; the versions' ids, in that order."""
     ids = []
     for name, algorithm, metrics, params, tags, description, minutes, size in CATALOG:
         blob = RecordingBlob(b"x" * size).pending if size else None
-        model = metadata_store.create_version(
+        model = store.create_version(
             draft(name, algorithm=algorithm, metrics=metrics, hyperparameters=params, tags=tags,
                   description=description, at=later(minutes), created_by="bob" if minutes % 2 else "alice"),
             blob)
         ids.append(model.id)
     return ids
+
+
+@pytest.fixture
+def catalog(metadata_store) -> list[str]:
+    """The catalog in ``metadata_store``, a store of the test's own: for the tests that change it."""
+    return register_catalog(metadata_store)
+
+
+@pytest.fixture(scope="module")
+def searched(module_metadata_factory):
+    """A store holding the catalog, shared by the tests here that only read it (one per backend)."""
+    store = module_metadata_factory("catalog")
+    register_catalog(store)
+    return store
 
 
 def names(store, where=None, sort=None, **page) -> list[tuple[str, str]]:
@@ -94,8 +110,8 @@ RF, LR, BERT = ("churn_rf", "v1.0"), ("churn_lr", "v1.0"), ("Sentiment-BERT", "v
     ("accuracy < 0.85", [LR]),
     ("download_count = 0", [BERT, FRAUD_1, FRAUD_2, LR, RF]),
 ])
-def test_column_filters(metadata_store, catalog, expression, expected):
-    assert found(metadata_store, expression) == sorted(expected)
+def test_column_filters(searched, expression, expected):
+    assert found(searched, expression) == sorted(expected)
 
 
 @pytest.mark.parametrize("expression, expected", [
@@ -108,8 +124,8 @@ def test_column_filters(metadata_store, catalog, expression, expected):
     ("metrics.perplexity IS NOT NULL", [BERT]),
     ("metrics.loss <= 0.1", [FRAUD_1]),
 ])
-def test_metric_filters(metadata_store, catalog, expression, expected):
-    assert found(metadata_store, expression) == sorted(expected)
+def test_metric_filters(searched, expression, expected):
+    assert found(searched, expression) == sorted(expected)
 
 
 @pytest.mark.parametrize("expression, expected", [
@@ -128,8 +144,8 @@ def test_metric_filters(metadata_store, catalog, expression, expected):
     ("hyperparameters.n_estimators IS NOT NULL", [RF]),
     ("hyperparameters.gpu IS NULL", [BERT, LR, RF]),
 ])
-def test_hyperparameter_filters(metadata_store, catalog, expression, expected):
-    assert found(metadata_store, expression) == sorted(expected)
+def test_hyperparameter_filters(searched, expression, expected):
+    assert found(searched, expression) == sorted(expected)
 
 
 @pytest.mark.parametrize("expression, expected", [
@@ -142,8 +158,8 @@ def test_hyperparameter_filters(metadata_store, catalog, expression, expected):
     ("tags IS NOT NULL", [BERT, FRAUD_1, FRAUD_2, RF]),
     ("tags = 'production' AND tags = 'fraud'", [FRAUD_1]),
 ])
-def test_tag_filters(metadata_store, catalog, expression, expected):
-    assert found(metadata_store, expression) == sorted(expected)
+def test_tag_filters(searched, expression, expected):
+    assert found(searched, expression) == sorted(expected)
 
 
 @pytest.mark.parametrize("expression, expected", [
@@ -167,8 +183,8 @@ def test_tag_filters(metadata_store, catalog, expression, expected):
     ("metrics.f1_score > 0.8 AND hyperparameters.max_depth >= 6 AND tags = 'fraud' AND NOT tags = 'staging'",
      [FRAUD_1]),
 ])
-def test_boolean_structure(metadata_store, catalog, expression, expected):
-    assert found(metadata_store, expression) == sorted(expected)
+def test_boolean_structure(searched, expression, expected):
+    assert found(searched, expression) == sorted(expected)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -182,8 +198,8 @@ def test_boolean_structure(metadata_store, catalog, expression, expected):
     ('"quoted"', []),
     ("zz", []),
 ])
-def test_text_search(metadata_store, catalog, text, expected):
-    assert sorted(names(metadata_store, TextSearch(text), limit=100)) == sorted(expected)
+def test_text_search(searched, text, expected):
+    assert sorted(names(searched, TextSearch(text), limit=100)) == sorted(expected)
 
 
 def test_text_search_follows_updates(metadata_store, catalog):
@@ -212,9 +228,9 @@ def test_deleted_versions_leave_no_search_rows(metadata_store, catalog):
     assert names(metadata_store, TextSearch("card pay")) == []
 
 
-def test_simple_filters_are_the_seed_parameters(metadata_store, catalog):
+def test_simple_filters_are_the_seed_parameters(searched):
     def simple(**values):
-        return sorted(names(metadata_store, SimpleFilters(**values).to_node(), limit=100))
+        return sorted(names(searched, SimpleFilters(**values).to_node(), limit=100))
 
     assert simple(algorithm="xgboost", status="active") == [FRAUD_1, FRAUD_2]
     assert simple(tags=("nlp", "churn")) == [BERT, RF]  # any of
@@ -238,23 +254,23 @@ def test_simple_filters_are_the_seed_parameters(metadata_store, catalog):
     ("size_bytes", [LR, FRAUD_2, FRAUD_1, BERT, RF]),
     ("algorithm,-created_at", [LR, RF, BERT, FRAUD_2, FRAUD_1]),
 ])
-def test_sort_orders(metadata_store, catalog, sort, expected):
-    assert names(metadata_store, sort=parse_sort(sort), limit=100) == expected
+def test_sort_orders(searched, sort, expected):
+    assert names(searched, sort=parse_sort(sort), limit=100) == expected
 
 
-def test_ties_are_broken_by_id_so_pages_never_overlap(metadata_store, catalog):
+def test_ties_are_broken_by_id_so_pages_never_overlap(searched):
     sort = parse_sort("-download_count")  # every version ties at 0
-    pages = [names(metadata_store, sort=sort, offset=offset, limit=2) for offset in (0, 2, 4)]
+    pages = [names(searched, sort=sort, offset=offset, limit=2) for offset in (0, 2, 4)]
     flat = [item for page in pages for item in page]
     assert len(flat) == 5 and len(set(flat)) == 5
-    assert flat == names(metadata_store, sort=sort, limit=100)
+    assert flat == names(searched, sort=sort, limit=100)
 
 
-def test_pages_and_totals(metadata_store, catalog):
+def test_pages_and_totals(searched):
     where = parse_filter("tags IS NOT NULL")
-    first = metadata_store.search(SearchQuery(where=where, offset=0, limit=3))
-    rest = metadata_store.search(SearchQuery(where=where, offset=3, limit=3))
-    beyond = metadata_store.search(SearchQuery(where=where, offset=10, limit=3))
+    first = searched.search(SearchQuery(where=where, offset=0, limit=3))
+    rest = searched.search(SearchQuery(where=where, offset=3, limit=3))
+    beyond = searched.search(SearchQuery(where=where, offset=10, limit=3))
     assert (first.total, rest.total, beyond.total) == (4, 4, 4)
     assert (len(first.items), len(rest.items), beyond.items) == (3, 1, [])
 
@@ -264,26 +280,26 @@ def test_an_impossible_page_is_refused(metadata_store):
         metadata_store.search(SearchQuery(offset=-1))
 
 
-def test_every_documented_field_can_be_filtered(metadata_store, catalog):
+def test_every_documented_field_can_be_filtered(searched):
     """Each column of the filter language translates and runs (a type-appropriate literal)."""
     samples = {ValueType.STRING: "x", ValueType.NUMBER: 1.0, ValueType.VERSION: Version(1, 0),
                ValueType.DATETIME: later(0)}
     for name, value_type in FIELDS.items():
         ref = FieldRef("field", name, value_type)
-        metadata_store.search(SearchQuery(where=Comparison(ref, "=", samples[value_type])))
-        metadata_store.search(SearchQuery(where=IsNull(ref)))
-    metadata_store.search(SearchQuery(where=InList(TAGS, ("a",), negated=True)))
+        searched.search(SearchQuery(where=Comparison(ref, "=", samples[value_type])))
+        searched.search(SearchQuery(where=IsNull(ref)))
+    searched.search(SearchQuery(where=InList(TAGS, ("a",), negated=True)))
 
 
 @pytest.mark.parametrize("sort", ["-metrics.f1_score", "metrics.f1_score", "-metrics.loss"])
 @pytest.mark.parametrize("where", [None, "algorithm = 'xgboost' OR tags = 'production'", "status = 'active'"])
-def test_paging_along_a_metric_matches_the_full_order(metadata_store, catalog, sort, where):
+def test_paging_along_a_metric_matches_the_full_order(searched, sort, where):
     """Pages read along the metric's index, and the pages past the versions that have the metric,
     concatenate to exactly the full ordering."""
     node = None if where is None else parse_filter(where)
-    everything = names(metadata_store, node, parse_sort(sort), limit=100)
-    pages = [names(metadata_store, node, parse_sort(sort), offset=offset, limit=2) for offset in range(0, 6, 2)]
+    everything = names(searched, node, parse_sort(sort), limit=100)
+    pages = [names(searched, node, parse_sort(sort), offset=offset, limit=2) for offset in range(0, 6, 2)]
     assert [item for page in pages for item in page] == everything
-    totals = {metadata_store.search(SearchQuery(where=node, sort=parse_sort(sort), offset=o, limit=2)).total
+    totals = {searched.search(SearchQuery(where=node, sort=parse_sort(sort), offset=o, limit=2)).total
               for o in range(0, 8, 2)}
     assert totals == {len(everything)}

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
@@ -45,6 +44,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from model_service.server.app import create_app
 from tests.conftest import make_settings
+from tests.fuzz.tally import TALLY
 
 MAX_EXAMPLES = 40  # per operation and phase (coverage cases are as many as the schema's boundaries)
 STATEFUL_EXAMPLES = 60  # sequences of calls
@@ -66,8 +66,6 @@ CONFIG = {
         {"include-path": "/api/v1/models/{model_id}/history", "checks": {"use_after_free": {"enabled": False}}},
     ],
 }
-
-TALLY: Counter[str] = Counter()  # cases run, by operation and by status
 
 # Schemathesis makes one test per operation when the test module is collected, so the schema is
 # loaded then, from an app of its own: the embedded default (SQLite and a local folder) in a
@@ -99,19 +97,12 @@ schema = schemathesis.openapi.from_asgi(
     config=schemathesis.Config.from_dict({**CONFIG, "headers": AUTH_HEADERS} if AUTH_HEADERS else CONFIG))
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def close_the_app() -> Iterator[None]:
-    TALLY.clear()
+    """At the end of the session, not of the module: a parallel worker may run this module's
+    tests in more than one stretch (tests/fuzz/tally.py counts the cases and prints the figures)."""
     yield
     close(APP)
-
-
-def summary() -> str:
-    """How many cases ran, by status (tests/fuzz/conftest.py prints it at the end of the run)."""
-    statuses = ", ".join(f"{key[7:]}: {n}" for key, n in sorted(TALLY.items()) if key.startswith("status "))
-    operations = sum(1 for key in TALLY if key.startswith("operation "))
-    return (f"{TALLY['cases']} cases over {operations} operations, {TALLY['stateful steps']} stateful steps "
-            f"in {TALLY['scenarios']} scenarios; statuses {statuses}")
 
 
 def close(app: FastAPI) -> None:

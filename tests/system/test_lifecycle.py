@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ports import closed_port
+
 from .conftest import SERVE, LiveServer, free_port, start_server
 
 SIZE = 64 << 20  # far more than the loopback socket buffers hold, so the download is really in flight
@@ -152,10 +154,6 @@ def _serve(data_dir: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(SERVE, env=environment, capture_output=True, text=True, timeout=60)
 
 
-def _closed_port() -> int:
-    return free_port()  # bound once and released: nothing listens there
-
-
 def _sqlite_at(data_dir: Path, revision: str) -> None:
     """DATA_DIR's SQLite database with its schema at ``revision`` (a real one, or a made-up newer one)."""
     from model_service.stores.sql import migrate
@@ -198,7 +196,7 @@ STARTUP_FAILURES = {
 @pytest.mark.parametrize("case", STARTUP_FAILURES)
 def test_startup_failure_is_one_line_and_exit_1(case: str, data_dir: Path, tmp_path: Path):
     settings, expected = STARTUP_FAILURES[case]
-    closed = _closed_port()
+    closed = closed_port()
     env = {key: value.format(closed=closed) for key, value in settings.items() if not key.startswith("_")}
     if "_schema" in settings:
         _sqlite_at(data_dir, settings["_schema"])

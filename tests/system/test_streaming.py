@@ -1,4 +1,4 @@
-"""Files through a real server: a 1 GiB round trip in flat memory, and interrupted downloads."""
+"""Files through a real server: a 256 MiB round trip in flat memory, and interrupted downloads."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-GIB = 1 << 30
 CHUNK = 1 << 20
+# 256 times the 1 MiB chunks it moves in. The server's peak RSS grows by 10-12 MiB at this size
+# and at 1 GiB alike; the bound is a quarter of SIZE (64 MiB): a server that kept a quarter of a
+# body in memory fails the test.
+SIZE = 256 * CHUNK
 
 
 def _register(url: str, name: str) -> str:
@@ -48,21 +51,21 @@ def _generated(size: int, digest):
 
 
 @pytest.mark.slow
-def test_gigabyte_transfers_keep_server_memory_flat(live_server, tmp_path):
-    """1 GiB up as a raw body, 1 GiB up as a multipart registration, 1 GiB down."""
+def test_large_transfers_keep_server_memory_flat(live_server, tmp_path):
+    """256 MiB up as a raw body, 256 MiB up as a multipart registration, 256 MiB down."""
     from tests.system.conftest import start_server, stop_server
 
-    stop_server(live_server)  # a server with a limit above 1 GiB
+    stop_server(live_server)  # a server with a limit above SIZE
     data_dir = tmp_path / "big"
     data_dir.mkdir()
-    server = start_server(data_dir, MAX_FILE_SIZE="2GB")
+    server = start_server(data_dir, MAX_FILE_SIZE="1GB")
     try:
         model_id = _register(server.url, "big_model")
         baseline_kib = server.rss_kib()
         sent = hashlib.sha256()
-        response = httpx.post(f"{server.url}/api/v1/models/{model_id}/upload", content=_generated(GIB, sent),
+        response = httpx.post(f"{server.url}/api/v1/models/{model_id}/upload", content=_generated(SIZE, sent),
                               headers={"Content-Type": "application/octet-stream",
-                                       "Content-Length": str(GIB)}, timeout=600)
+                                       "Content-Length": str(SIZE)}, timeout=600)
         assert response.status_code == 201, response.text
         assert response.json()["file_metadata"]["checksum"] == f"sha256:{sent.hexdigest()}"
 
@@ -70,7 +73,7 @@ def test_gigabyte_transfers_keep_server_memory_flat(live_server, tmp_path):
         multipart_sent = hashlib.sha256()
         response = httpx.post(f"{server.url}/api/v1/models",
                               data={"metadata": '{"name": "big_model", "algorithm": "transformer"}'},
-                              files={"file": ("weights.safetensors", _GeneratedFile(GIB, multipart_sent))},
+                              files={"file": ("weights.safetensors", _GeneratedFile(SIZE, multipart_sent))},
                               timeout=600)
         assert response.status_code == 201, response.text
         assert response.json()["model"]["file_metadata"]["checksum"] == f"sha256:{multipart_sent.hexdigest()}"
@@ -82,11 +85,11 @@ def test_gigabyte_transfers_keep_server_memory_flat(live_server, tmp_path):
             for chunk in download.iter_bytes(CHUNK):
                 received.update(chunk)
                 size += len(chunk)
-        assert size == GIB and received.hexdigest() == sent.hexdigest()
+        assert size == SIZE and received.hexdigest() == sent.hexdigest()
 
         growth_mib = (server.rss_kib("VmHWM") - baseline_kib) / 1024
         print(f"server RSS before {baseline_kib / 1024:.0f} MiB, peak growth {growth_mib:.1f} MiB")
-        assert growth_mib < 100, f"peak RSS grew by {growth_mib:.0f} MiB moving 3 GiB"
+        assert growth_mib < SIZE / 4 / CHUNK, f"peak RSS grew by {growth_mib:.0f} MiB moving {3 * SIZE // CHUNK} MiB"
     finally:
         stop_server(server)
 
