@@ -50,8 +50,9 @@ def setup(request, tmp_path):
                    "S3_ENDPOINT_URL": moto_s3.endpoint_url, **S3_ENVIRONMENT}
     assert command(data_dir, environment, "db", "upgrade").returncode == 0
 
-    def in_flight() -> bool:
-        return bool(moto_s3.multipart_uploads(bucket))
+    def in_flight() -> bool:  # a part is stored, not only the multipart upload begun: gc has bytes to reclaim
+        return any(moto_s3.admin.list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]).get("Parts")
+                   for upload in moto_s3.multipart_uploads(bucket))
 
     return data_dir, environment, in_flight
 
