@@ -17,6 +17,7 @@ from ... import __version__
 from ...domain.keys import Scope
 from ...domain.models import ModelVersion
 from ...domain.naming import accuracy_of
+from ..schemas import human_size
 from . import session
 
 # Scripts and styles come from the UI's own static files only; charts are inline SVG, so no
@@ -28,14 +29,8 @@ STATIC_PATH = "/ui/static"
 
 
 def filesize(value: int | None) -> str:
-    if value is None:
-        return "—"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{value} B"  # pragma: no cover - the loop always returns
+    """A size as the API's ``model_size`` spells it (``1.2 MB``)."""
+    return "—" if value is None else human_size(value)
 
 
 def when(value: datetime | None) -> str:
