@@ -3,6 +3,7 @@ comparison, health."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -127,7 +128,13 @@ def test_popular_and_recent(sdk, seven, model_file, tmp_path):
     for _ in range(2):
         sdk.download(model_id, tmp_path / "copy.onnx")
 
+    # A download is counted once its last byte is handed to the connection: the server may
+    # record it just after the client has the whole body. Wait (bounded) for the second one.
+    deadline = time.monotonic() + 10
     popular = sdk.popular(limit=1)
+    while popular and popular[0]["downloads"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        popular = sdk.popular(limit=1)
     assert [(m["id"], m["downloads"]) for m in popular] == [(model_id, 2)]
     assert sdk.popular(days=1)[0]["id"] == model_id
 
