@@ -14,7 +14,7 @@ from model_service.domain.errors import Invalid, NotFound, Unavailable
 from model_service.domain.ports import ANY
 from model_service.domain.query import SearchQuery, TextSearch, parse_filter, parse_sort
 from model_service.domain.registry import Registration, Registry
-from model_service.domain.transfer import Stores, copy_registry
+from model_service.operations.transfer import Stores, copy_registry
 from model_service.domain.versions import Version
 from model_service.stores import BackendOptions, build_metadata_store
 from model_service.stores.blob_local import LocalBlobStore

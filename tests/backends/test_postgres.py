@@ -28,7 +28,7 @@ from model_service.domain.errors import Invalid, NotFound, Unavailable
 from model_service.domain.ids import new_id
 from model_service.domain.ports import ANY
 from model_service.domain.query import SearchQuery, TextSearch, parse_filter, parse_sort
-from model_service.domain.transfer import Stores, copy_registry
+from model_service.operations.transfer import Stores, copy_registry
 from model_service.domain.versions import Version, following
 from model_service.server.app import build_registry
 from model_service.stores.blob_local import LocalBlobStore

@@ -14,7 +14,7 @@ from model_service.domain.errors import Conflict, NotFound
 from model_service.domain.ids import new_id
 from model_service.domain.keys import ApiKey, Scope, hash_secret
 from model_service.domain.query import SearchQuery
-from model_service.domain.transfer import Stores, copy_registry
+from model_service.operations.transfer import Stores, copy_registry
 from model_service.stores.blob_local import LocalBlobStore
 from model_service.stores.sql import migrate
 from model_service.stores.sql.store import SqlMetadataStore

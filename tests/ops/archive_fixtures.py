@@ -13,7 +13,7 @@ from model_service.domain.keys import ApiKey, Scope
 from model_service.domain.models import FileInfo, ModelVersion, Status
 from model_service.domain.ports import ANY, BlobStore, PendingBlob
 from model_service.domain.scanning import FoundGlobal, ScanResult, Verdict
-from model_service.domain.transfer import Stores
+from model_service.operations.transfer import Stores
 from model_service.domain.versions import Version
 from tests.contract.helpers import draft
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from model_service.cli.main import main
 from model_service.domain.audit import AuditQuery
 from model_service.domain.errors import Invalid
-from model_service.domain.fsck import (
+from model_service.operations.fsck import (
     HASH_MISMATCH,
     MISSING_BLOB,
     ORPHAN_BLOB,

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from model_service.cli.main import main
-from model_service.domain.gc import collect
+from model_service.operations.gc import collect
 from model_service.domain.registry import ReceivedFile
 
 from .maintenance_fixtures import (

@@ -14,7 +14,7 @@ from model_service.cli.main import main
 from model_service.domain.audit import AuditQuery
 from model_service.domain.errors import Invalid, NotFound
 from model_service.domain.models import EventKind
-from model_service.domain.retention import Policy, Rule, apply, load_policy, parse_duration, parse_rules, plan
+from model_service.operations.retention import Policy, Rule, apply, load_policy, parse_duration, parse_rules, plan
 
 from .maintenance_fixtures import T0, stack_fixture  # noqa: F401 - the fixture `stack`
 

@@ -172,14 +172,6 @@ def test_delete_removes_the_blob_with_its_last_reference(registry):
     assert registry.blobs.size(key) is None
 
 
-def test_integrity_notices_a_missing_blob(registry):
-    model = registry.register(Registration(algorithm="svm", name="a"), "x", received(registry, b"data"))
-    assert registry.integrity().ok
-    registry.blobs.delete(model.file.sha256)
-    health = registry.integrity()
-    assert not health.ok and health.info["problems"][0]["model_id"] == model.id
-
-
 def test_open_file_without_file_is_not_found(registry):
     model = registry.register(Registration(algorithm="svm", name="a"), "x")
     with pytest.raises(NotFound) as info:

@@ -1,6 +1,6 @@
 """``model-service export`` / ``import``: the whole registry to one archive file, and back.
 
-The archive's layout is described in :mod:`model_service.domain.archive`.
+The archive's layout is described in :mod:`model_service.operations.archive`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def export_archive(path: str, compress: bool, source: str | None, as_json: bool)
       model-service export - --zstd | aws s3 cp - s3://backups/registry.tar.zst
     """
     settings = _settings()
-    from ..domain.archive import archive_is_compressed, export_registry
+    from ..operations.archive import archive_is_compressed, export_registry
     from ..domain.errors import RegistryError
 
     db_url, blob_url = split_urls(source) if source else (settings.resolved_database_url, None)
@@ -92,7 +92,7 @@ def import_archive(path: str, target: str | None, as_json: bool) -> None:
           --to postgresql://reg@db/registry,s3://models-bucket/registry
     """
     settings = _settings()
-    from ..domain.archive_import import import_registry
+    from ..operations.archive_import import import_registry
     from ..domain.errors import RegistryError, Unavailable
 
     db_url, blob_url = split_urls(target) if target else (settings.resolved_database_url, None)

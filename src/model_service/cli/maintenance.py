@@ -48,7 +48,7 @@ def _duration(value: str | None, option: str):
     if value is None:
         return None
     from ..domain.errors import Invalid
-    from ..domain.retention import parse_duration
+    from ..operations.retention import parse_duration
 
     try:
         return parse_duration(value, option)
@@ -81,7 +81,7 @@ def gc(dry_run: bool, temp_older_than: str, orphans_older_than: str, as_json: bo
     deletions of its content hold, after checking again that no version references it.
     Exit status 1 if something could not be removed.
     """
-    from ..domain.gc import collect
+    from ..operations.gc import collect
 
     temp_age, orphan_age = _duration(temp_older_than, "--temp-older-than"), _duration(orphans_older_than,
                                                                                         "--orphans-older-than")
@@ -113,7 +113,7 @@ def fsck(repair: bool, drop_damaged: bool, quick: bool, temp_older_than: str, as
     size or sha256 is wrong, blobs no version references and stale temporary uploads. Exit
     status 1 if it found any problem (repaired or not: run it again to confirm), 0 if clean.
     """
-    from ..domain.fsck import scrub
+    from ..operations.fsck import scrub
 
     if drop_damaged and not repair:
         raise click.UsageError("--drop-damaged is a repair: give --repair too")
@@ -157,7 +157,7 @@ def cleanup(archived_older_than: str | None, prefix: str | None, keep_newest: in
     file's blob released with its last reference). Exit status 1 if a deletion failed.
     """
     from ..domain.errors import Invalid
-    from ..domain.retention import Rule, apply, load_policy
+    from ..operations.retention import Rule, apply, load_policy
 
     try:
         flag_rules: tuple[Rule, ...] = ()

@@ -35,7 +35,7 @@ def migrate(source: str | None, target: str) -> None:
     """
     settings = _settings()
     from ..domain.errors import RegistryError
-    from ..domain.transfer import copy_registry
+    from ..operations.transfer import copy_registry
 
     source_db, source_blobs = split_urls(source) if source else (settings.resolved_database_url,
                                                                   settings.resolved_blob_store_url)
@@ -72,9 +72,9 @@ def split_urls(value: str) -> tuple[str, str | None]:
 @contextmanager
 def open_stores(settings, db_url: str, blob_url: str, *, migrate_schema: bool) -> Iterator:
     """The metadata store at ``db_url`` (its schema checked, or with ``migrate_schema`` created or
-    upgraded) and the blob store at ``blob_url``, as :class:`~..domain.transfer.Stores`; both
+    upgraded) and the blob store at ``blob_url``, as :class:`~..operations.transfer.Stores`; both
     closed on exit. A ``gridfs://`` blob store lives beside that side's MongoDB, if it has one."""
-    from ..domain.transfer import Stores
+    from ..operations.transfer import Stores
     from ..stores import build_blob_store, build_metadata_store, scheme_of
 
     options = settings.backend_options()

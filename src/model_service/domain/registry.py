@@ -18,7 +18,6 @@ from .audit import AuditHook
 from .compare import Comparison, compare
 from .errors import Conflict, Invalid, NotFound
 from .formats import format_from_filename, normalize_format
-from .fsck import sample as sample_files
 from .ids import new_id, parse_id
 from .incoming import IncomingFile
 from .models import (
@@ -469,13 +468,6 @@ class Registry:
         that reached the end of the file)."""
         self.metadata.record_download(model.id, actor, self.clock(), {"bytes": size_bytes, "range": byte_range})
         self.observer.downloaded(model, size_bytes)
-
-    # ---- health ----------------------------------------------------------------------------
-
-    def integrity(self, sample: int = 20) -> Health:
-        """A cheap sample of ``model-service fsck`` (``fsck.sample``): the newest ``sample // 2``
-        files and as many at a random place exist in the blob store with their recorded sizes."""
-        return sample_files(self.metadata, self.blobs, newest=sample - sample // 2, randomly=sample // 2)
 
 
 MIN_COMPARED, MAX_COMPARED = 2, 10

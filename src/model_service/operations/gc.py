@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .errors import RegistryError
+from ..domain.errors import RegistryError
 from .inventory import walk
-from .ports import BlobStore, MetadataStore, StoredBlob, TempUpload
+from ..domain.ports import BlobStore, MetadataStore, StoredBlob, TempUpload
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .ports import BlobStore, FileReference, MetadataStore, StoredBlob
+from ..domain.ports import BlobStore, FileReference, MetadataStore, StoredBlob
 
 PAGE = 500
 

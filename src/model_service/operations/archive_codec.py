@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .audit import AuditRecord
-from .errors import Invalid, Malformed
-from .keys import ApiKey, Scope
-from .models import Alias, Event, EventKind, FileInfo, ModelVersion, Status
-from .ports import ModelRecord
-from .scanning import ScanResult
-from .versions import Version
+from ..domain.audit import AuditRecord
+from ..domain.errors import Invalid, Malformed
+from ..domain.keys import ApiKey, Scope
+from ..domain.models import Alias, Event, EventKind, FileInfo, ModelVersion, Status
+from ..domain.ports import ModelRecord
+from ..domain.scanning import ScanResult
+from ..domain.versions import Version
 
 JSON = dict[str, Any]
 

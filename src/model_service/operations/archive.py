@@ -72,9 +72,9 @@ from .archive_codec import (
     key_to_json,
     record_to_json,
 )
-from .errors import NotFound
-from .models import FileInfo
-from .ports import BlobStore, ModelRecord
+from ..domain.errors import NotFound
+from ..domain.models import FileInfo
+from ..domain.ports import BlobStore, ModelRecord
 from .transfer import (
     PAGE_SIZE,
     Stores,

@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .audit import Action, Auditor, Caller
-from .errors import NotFound, RegistryError
+from ..domain.audit import Action, Auditor, Caller
+from ..domain.errors import NotFound, RegistryError
 from .gc import DEFAULT_TEMP_AGE
 from .inventory import Entry, is_referenced, walk
-from .models import ModelVersion, Status
-from .ports import BlobStore, FileReference, Health, MetadataStore
-from .query import SearchQuery
+from ..domain.models import ModelVersion, Status
+from ..domain.ports import BlobStore, FileReference, Health, MetadataStore
+from ..domain.query import SearchQuery
 
 CHUNK_SIZE = 4 << 20
 ACTOR = "fsck"

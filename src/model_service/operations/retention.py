@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .audit import Action, Auditor, Caller, describe_with_file
-from .errors import Conflict, Invalid, NotFound, RegistryError
-from .models import ModelVersion, Status
-from .ports import MetadataStore
-from .query import FIELDS, And, Comparison, FieldRef, Like, Node, SearchQuery, SortKey, ValueType
+from ..domain.audit import Action, Auditor, Caller, describe_with_file
+from ..domain.errors import Conflict, Invalid, NotFound, RegistryError
+from ..domain.models import ModelVersion, Status
+from ..domain.ports import MetadataStore
+from ..domain.query import FIELDS, And, Comparison, FieldRef, Like, Node, SearchQuery, SortKey, ValueType
 
 ACTOR = "retention"
 PAGE = 500

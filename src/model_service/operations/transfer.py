@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .audit import AuditQuery, AuditRecord
-from .errors import Conflict, RegistryError, Unavailable
-from .keys import ApiKey
-from .models import Alias, FileInfo
-from .ports import BlobStore, MetadataStore, ModelRecord
+from ..domain.audit import AuditQuery, AuditRecord
+from ..domain.errors import Conflict, RegistryError, Unavailable
+from ..domain.keys import ApiKey
+from ..domain.models import Alias, FileInfo
+from ..domain.ports import BlobStore, MetadataStore, ModelRecord
 
 CHUNK_SIZE = 4 << 20
 PAGE_SIZE = 500

@@ -33,8 +33,8 @@ from .archive import (
     ZSTD_MAGIC,
 )
 from .archive_codec import decode
-from .errors import Malformed
-from .ports import ModelRecord
+from ..domain.errors import Malformed
+from ..domain.ports import ModelRecord
 from .transfer import (
     BlobCopyError,
     Stores,
