@@ -11,14 +11,16 @@ from bson import ObjectId
 from bson.regex import Regex
 
 from model_service.domain.errors import Invalid, NotFound, Unavailable
-from model_service.domain.ports import ANY
-from model_service.domain.query import SearchQuery, TextSearch, parse_filter, parse_sort
+from model_service.domain.models import Event, EventKind
+from model_service.domain.plans.aliases import ANY
+from model_service.domain.query import SearchQuery, TextSearch
+from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.registry import Registration, Registry
 from model_service.operations.transfer import Stores, copy_registry
 from model_service.domain.versions import Version
 from model_service.stores import BackendOptions, build_metadata_store
 from model_service.stores.blob_local import LocalBlobStore
-from model_service.stores.mongo.documents import event_document
+from model_service.stores.mongo.documents import event_document, outbox_document
 from model_service.stores.mongo.locks import BlobLocks
 from model_service.stores.mongo.metadata import MongoMetadataStore
 from model_service.stores.mongo.query import translate
@@ -54,7 +56,7 @@ def test_prepare_creates_the_seed_indexes_and_can_run_again(store):
 
 def test_a_version_is_stored_in_the_seed_schema(store):
     blob = RecordingBlob(b"weights")
-    model = store.create_version(draft("fraud", metrics={"test_accuracy": 0.97}), blob.pending)
+    model = store.create_version(draft("fraud", metrics={"test_accuracy": 0.97}), blob.upload)
     document = store.database["models"].find_one({"_id": ObjectId(model.id)})
     assert document["name"] == "fraud" and document["version"] == "v1.0" and document["algorithm"] == "xgboost"
     assert document["hyperparameters"]["max_depth"] == 6 and document["metrics"] == {"test_accuracy": 0.97}
@@ -172,7 +174,7 @@ def test_a_held_blob_lock_makes_others_wait_and_an_expired_one_is_taken_over(sto
 
 def test_an_event_left_in_an_outbox_is_published_once_by_recovery(store):
     model = store.create_version(draft())
-    left = event_document("downloaded", "erin", later(1), {"bytes": 1})
+    left = outbox_document(Event(model.id, model.name, EventKind.DOWNLOADED, "erin", later(1), {"bytes": 1}))
     store.database["models"].update_one({"_id": ObjectId(model.id)},
                                         {"$inc": {"download_count": 1}, "$push": {"outbox": left}})
     assert [event.kind for event in store.events(model.id)] == ["created"]  # the writer died here
@@ -187,8 +189,7 @@ def test_an_interrupted_deletion_is_hidden_and_finished_by_recovery(store):
     kept = store.create_version(draft("other"))
     store.move_alias("fraud", "production", model.id, ANY, "ops", later(1))
     marked_at = datetime.now(UTC)
-    deleted = event_document("deleted", "dave", later(2), {"version": "v1.0"}, model_id=ObjectId(model.id),
-                             model_name="fraud")
+    deleted = event_document(Event(model.id, "fraud", EventKind.DELETED, "dave", later(2), {"version": "v1.0"}))
     store.database["models"].update_one({"_id": ObjectId(model.id)},
                                         {"$set": {"deleting": {"at": marked_at, "event": deleted}}})
     # the process died after marking: the version is gone for every reader

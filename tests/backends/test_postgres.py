@@ -26,8 +26,9 @@ from model_service.cli.main import main
 from model_service.config import Settings
 from model_service.domain.errors import Invalid, NotFound, Unavailable
 from model_service.domain.ids import new_id
-from model_service.domain.ports import ANY
-from model_service.domain.query import SearchQuery, TextSearch, parse_filter, parse_sort
+from model_service.domain.plans.aliases import ANY
+from model_service.domain.query import SearchQuery, TextSearch
+from model_service.domain.filters import parse_filter, parse_sort
 from model_service.operations.transfer import Stores, copy_registry
 from model_service.domain.versions import Version, following
 from model_service.server.app import build_registry

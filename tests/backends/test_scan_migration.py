@@ -14,7 +14,7 @@ from model_service.domain.query import SearchQuery, TextSearch
 from model_service.domain.scanning import ScanResult, Verdict
 from model_service.stores.sql import migrate
 from model_service.stores.sql.store import SqlMetadataStore
-from tests.contract.helpers import RecordingBlob, draft, later
+from tests.contract.helpers import RecordingBlob, accepted, draft, later
 
 SCAN = ScanResult(Verdict.SAFE, False, later(0), reason="non_executable_format")
 
@@ -36,8 +36,9 @@ def columns(store: SqlMetadataStore) -> set[str]:
 
 
 def test_0005_goes_down_and_up_keeping_the_versions(sql_store):
-    blob = RecordingBlob(b"weights").pending
-    scanned = sql_store.create_version(draft("fraud"), replace(blob, file=replace(blob.file, scan=SCAN)))
+    blob = RecordingBlob(b"weights")
+    upload = accepted(b"weights", replace(blob.info, scan=SCAN), blob)
+    scanned = sql_store.create_version(draft("fraud"), upload)
     assert sql_store.get(scanned.id).file.scan == SCAN
 
     downgrade(sql_store, "0004")

@@ -6,8 +6,8 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from model_service.domain.ids import new_id
-from model_service.domain.models import Draft, FileInfo, Status
-from model_service.domain.ports import LATEST, PendingBlob
+from model_service.domain.models import LATEST, Draft, FileInfo, Status
+from model_service.domain.uploads import Upload
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
@@ -39,8 +39,17 @@ def file_info(content: bytes, at: datetime = T0) -> FileInfo:
                     filename="model.pkl", content_type="application/octet-stream", uploaded_at=at)
 
 
+def accepted(content: bytes, info: FileInfo, temp: object) -> Upload:
+    """A finished upload of ``content`` into ``temp`` (a ``TempBlob``), accepted as ``info``."""
+    upload = Upload(temp, max_size=len(content) + 1)
+    upload.write(content)
+    upload.finish()
+    upload.accept(info)
+    return upload
+
+
 class RecordingBlob:
-    """A PendingBlob whose commit is recorded (and can be made to fail)."""
+    """The temporary blob of an upload, whose commit is recorded (and can be made to fail)."""
 
     def __init__(self, content: bytes = b"weights", *, fail: bool = False, created: bool = True):
         self.info = file_info(content)
@@ -48,15 +57,28 @@ class RecordingBlob:
         self.created = created
         self.commits = 0
 
-    def commit(self) -> bool:
+        self.content = content
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def commit(self, key: str) -> bool:
+        assert key == self.info.sha256
         self.commits += 1
         if self.fail:
             raise OSError("disk on fire")
         return self.created
 
+    def abort(self) -> None:
+        pass
+
     @property
-    def pending(self) -> PendingBlob:
-        return PendingBlob(file=self.info, commit=self.commit)
+    def upload(self) -> Upload:
+        """An accepted upload of the content, committed through this blob."""
+        return accepted(self.content, self.info, self)
 
 
 def later(minutes: int) -> datetime:

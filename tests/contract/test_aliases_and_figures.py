@@ -10,7 +10,7 @@ import pytest
 from model_service.domain.errors import Conflict, Invalid, NotFound
 from model_service.domain.ids import new_id
 from model_service.domain.models import EventKind, Status
-from model_service.domain.ports import ANY
+from model_service.domain.plans.aliases import ANY
 from model_service.domain.query import SearchQuery
 from model_service.domain.versions import Version
 
@@ -136,11 +136,11 @@ def test_concurrent_compare_and_swap_moves_apply_each_exactly_once(metadata_stor
 
 def test_statistics_are_aggregates_of_the_registry(metadata_store):
     a = metadata_store.create_version(draft("a", algorithm="xgboost", at=T0 - timedelta(days=10)),
-                                      RecordingBlob(b"x" * 100).pending)
+                                      RecordingBlob(b"x" * 100).upload)
     b = metadata_store.create_version(draft("b", algorithm="xgboost", at=T0 - timedelta(hours=30)),
-                                      RecordingBlob(b"x" * 100).pending)
+                                      RecordingBlob(b"x" * 100).upload)
     c = metadata_store.create_version(draft("c", algorithm="svm", at=T0 - timedelta(hours=1)),
-                                      RecordingBlob(b"y" * 50).pending)
+                                      RecordingBlob(b"y" * 50).upload)
     metadata_store.create_version(draft("d", algorithm="svm", at=T0))
     metadata_store.update(a.id, {"status": Status.ARCHIVED}, "ops", T0)
     for model, when in ((a, T0 - timedelta(hours=30)), (b, T0 - timedelta(hours=2)), (c, T0 - timedelta(minutes=5)),

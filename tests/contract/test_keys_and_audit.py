@@ -212,7 +212,7 @@ def test_every_write_appends_the_record_its_hook_makes_of_the_result(metadata_st
     hook = auditor.hook
 
     model = metadata_store.create_version(draft(), audit=hook(CALLER, Action.REGISTER))
-    metadata_store.attach_file(model.id, RecordingBlob().pending, "alice", audit=hook(CALLER, Action.UPLOAD))
+    metadata_store.attach_file(model.id, RecordingBlob().upload, "alice", audit=hook(CALLER, Action.UPLOAD))
     metadata_store.update(model.id, {"description": "new"}, "alice", later(1), audit=hook(CALLER, Action.UPDATE))
     metadata_store.move_alias("fraud", "production", model.id, None, "alice", later(2),
                               audit=hook(CALLER, Action.ALIAS_SET, describe_alias_move))

@@ -14,7 +14,7 @@ import pytest
 
 from model_service.domain.errors import Conflict, Invalid
 from model_service.domain.models import EventKind, Status
-from model_service.domain.ports import TempUpload
+from model_service.domain.ports import Leftover
 
 from .helpers import RecordingBlob, draft, later
 from .test_blob_store import put, read_all
@@ -52,8 +52,8 @@ def test_list_blobs_of_an_empty_store_is_empty(blob_store):
 
 # ---- BlobStore: temporary uploads --------------------------------------------------------------
 
-def leftovers(store, older_than=FUTURE) -> list[TempUpload]:
-    return [upload for upload in store.temp_uploads(older_than) if not upload.name.startswith("health-")]
+def leftovers(store, older_than=FUTURE) -> list[Leftover]:
+    return [upload for upload in store.leftovers(older_than) if not upload.name.startswith("health-")]
 
 
 def test_an_abandoned_upload_is_a_temporary_upload_until_removed(blob_store):
@@ -63,10 +63,10 @@ def test_an_abandoned_upload_is_a_temporary_upload_until_removed(blob_store):
     found = leftovers(blob_store)
     assert found and sum(item.size for item in found) > 0
     assert leftovers(blob_store, PAST) == []  # an upload in flight is younger than any threshold
-    freed = sum(blob_store.remove_temp_upload(item) for item in found)
+    freed = sum(blob_store.remove_leftover(item) for item in found)
     assert freed >= len(content) - 4 * 1024 * 1024  # what reached the store (a buffer may not have)
     assert leftovers(blob_store) == []
-    assert all(blob_store.remove_temp_upload(item) == 0 for item in found)  # already gone: not an error
+    assert all(blob_store.remove_leftover(item) == 0 for item in found)  # already gone: not an error
     assert list(blob_store.list_blobs()) == []
 
 
@@ -77,7 +77,7 @@ def test_a_finished_upload_never_committed_is_a_temporary_upload(blob_store):
     (found,) = leftovers(blob_store)
     assert found.size == len(b"finished, then the process died")
     assert found.started <= datetime.now(UTC) + timedelta(minutes=1)
-    assert blob_store.remove_temp_upload(found) == found.size
+    assert blob_store.remove_leftover(found) == found.size
     assert leftovers(blob_store) == []
 
 
@@ -88,7 +88,7 @@ def test_removing_temporary_uploads_never_touches_a_committed_blob(blob_store):
     upload.finish()
     assert upload.commit(sha(content)) is True
     for item in leftovers(blob_store):
-        blob_store.remove_temp_upload(item)
+        blob_store.remove_leftover(item)
     assert read_all(blob_store, sha(content)) == content
     upload.abort()
     assert read_all(blob_store, sha(content)) == content
@@ -100,7 +100,7 @@ def test_an_unknown_temporary_upload_is_refused(blob_store):
     for kind, name in (("file", "../sha256"), ("object", "elsewhere/x"), ("multipart", "x"), ("pending", "nope"),
                        ("nonsense", key)):
         with pytest.raises(Invalid):
-            blob_store.remove_temp_upload(TempUpload(kind, name, 0, PAST))
+            blob_store.remove_leftover(Leftover(kind, name, 0, PAST))
     assert read_all(blob_store, key) == b"keep me"
 
 
@@ -109,7 +109,7 @@ def test_an_unknown_temporary_upload_is_refused(blob_store):
 def test_file_references_list_every_versions_blob_by_sha256_then_id(metadata_store):
     made = []
     for i, content in enumerate([b"b", b"a", b"b", b"c", b"a"]):
-        made.append(metadata_store.create_version(draft(f"m{i % 2}", at=later(i)), RecordingBlob(content).pending))
+        made.append(metadata_store.create_version(draft(f"m{i % 2}", at=later(i)), RecordingBlob(content).upload))
     metadata_store.create_version(draft("nofile", at=later(9)))
     metadata_store.update(made[3].id, {"status": Status.ARCHIVED}, "ops", later(10))
     expected = sorted((m.file.sha256, m.id) for m in made)
@@ -133,15 +133,15 @@ def test_file_references_list_every_versions_blob_by_sha256_then_id(metadata_sto
 
 
 def test_file_references_leave_out_deleted_versions(metadata_store):
-    kept = metadata_store.create_version(draft(), RecordingBlob(b"x").pending)
-    gone = metadata_store.create_version(draft(at=later(1)), RecordingBlob(b"y").pending)
+    kept = metadata_store.create_version(draft(), RecordingBlob(b"x").upload)
+    gone = metadata_store.create_version(draft(at=later(1)), RecordingBlob(b"y").upload)
     metadata_store.delete(gone.id, lambda _key: None, "ops", later(2))
     assert [r.model_id for r in metadata_store.file_references()] == [kept.id]
 
 
 def test_a_referenced_blob_is_not_released(metadata_store):
     blob = RecordingBlob(b"in use")
-    metadata_store.create_version(draft(), blob.pending)
+    metadata_store.create_version(draft(), blob.upload)
     released: list[str] = []
     assert metadata_store.delete_blob_if_unreferenced(blob.info.sha256, released.append) is False
     assert released == []
@@ -149,7 +149,7 @@ def test_a_referenced_blob_is_not_released(metadata_store):
 
 def test_an_unreferenced_blob_is_released(metadata_store):
     blob = RecordingBlob(b"was in use")
-    model = metadata_store.create_version(draft(), blob.pending)
+    model = metadata_store.create_version(draft(), blob.upload)
     metadata_store.delete(model.id, lambda _key: None, "ops", later(1))  # its release "failed" to happen
     released: list[str] = []
     assert metadata_store.delete_blob_if_unreferenced(blob.info.sha256, released.append) is True
@@ -173,7 +173,7 @@ def test_gc_never_releases_a_blob_an_upload_is_committing(metadata_store):
     key = sha(content)
     present = {"blob": True}
 
-    def commit() -> bool:  # the upload's commit: recreates the blob from its temporary bytes if gone
+    def commit(_key: str) -> bool:  # the upload's commit: recreates the blob from its temporary bytes if gone
         created = not present["blob"]
         present["blob"] = True
         return created
@@ -190,7 +190,7 @@ def test_gc_never_releases_a_blob_an_upload_is_committing(metadata_store):
             blob = RecordingBlob(content)
             blob.commit = commit  # type: ignore[method-assign]
             barrier.wait()
-            made.append(metadata_store.create_version(draft(at=later(i)), blob.pending))
+            made.append(metadata_store.create_version(draft(at=later(i)), blob.upload))
 
         def collect(barrier=barrier) -> None:
             barrier.wait()
@@ -209,7 +209,7 @@ def test_gc_never_releases_a_blob_an_upload_is_committing(metadata_store):
 # ---- MetadataStore: deleting unless aliased ----------------------------------------------------------
 
 def test_delete_unless_aliased_refuses_an_aliased_version_and_changes_nothing(metadata_store):
-    model = metadata_store.create_version(draft(), RecordingBlob(b"prod").pending)
+    model = metadata_store.create_version(draft(), RecordingBlob(b"prod").upload)
     metadata_store.move_alias("fraud", "production", model.id, None, "ops", later(1))
     metadata_store.move_alias("fraud", "champion", model.id, None, "ops", later(2))
     released: list[str] = []
@@ -225,7 +225,7 @@ def test_delete_unless_aliased_refuses_an_aliased_version_and_changes_nothing(me
 
 
 def test_delete_unless_aliased_deletes_a_version_without_aliases(metadata_store):
-    model = metadata_store.create_version(draft(), RecordingBlob(b"old").pending)
+    model = metadata_store.create_version(draft(), RecordingBlob(b"old").upload)
     other = metadata_store.create_version(draft(at=later(1)))
     metadata_store.move_alias("fraud", "production", other.id, None, "ops", later(2))
     released: list[str] = []

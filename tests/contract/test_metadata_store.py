@@ -149,13 +149,13 @@ def test_update_unknown_is_not_found(metadata_store):
 def test_attach_file_once(metadata_store):
     model = metadata_store.create_version(draft())
     blob = RecordingBlob()
-    attached = metadata_store.attach_file(model.id, blob.pending, "carol")
+    attached = metadata_store.attach_file(model.id, blob.upload, "carol")
     assert attached.file == blob.info and blob.commits == 1
     assert metadata_store.get(model.id).file == blob.info
     assert kinds(metadata_store, model.id) == [EventKind.CREATED, EventKind.UPLOADED]
     again = RecordingBlob(b"other")
     with pytest.raises(Conflict) as info:
-        metadata_store.attach_file(model.id, again.pending, "carol")
+        metadata_store.attach_file(model.id, again.upload, "carol")
     assert info.value.code == "file_exists" and again.commits == 0
     assert metadata_store.get(model.id).file == blob.info
 
@@ -163,26 +163,26 @@ def test_attach_file_once(metadata_store):
 def test_attach_to_unknown_version_commits_nothing(metadata_store):
     blob = RecordingBlob()
     with pytest.raises(NotFound):
-        metadata_store.attach_file(new_id(), blob.pending, "carol")
+        metadata_store.attach_file(new_id(), blob.upload, "carol")
     assert blob.commits == 0
 
 
 def test_a_failed_blob_commit_writes_nothing(metadata_store):
     model = metadata_store.create_version(draft())
     with pytest.raises(OSError):
-        metadata_store.attach_file(model.id, RecordingBlob(fail=True).pending, "carol")
+        metadata_store.attach_file(model.id, RecordingBlob(fail=True).upload, "carol")
     assert metadata_store.get(model.id).file is None
     assert kinds(metadata_store, model.id) == [EventKind.CREATED]
 
 
 def test_create_with_file_is_atomic(metadata_store):
     blob = RecordingBlob()
-    model = metadata_store.create_version(draft(), blob.pending)
+    model = metadata_store.create_version(draft(), blob.upload)
     assert metadata_store.get(model.id).file == blob.info
     assert kinds(metadata_store, model.id) == [EventKind.CREATED, EventKind.UPLOADED]
     failing = draft("other")
     with pytest.raises(OSError):
-        metadata_store.create_version(failing, RecordingBlob(fail=True).pending)
+        metadata_store.create_version(failing, RecordingBlob(fail=True).upload)
     with pytest.raises(NotFound):
         metadata_store.get(failing.id)
     assert metadata_store.search(SearchQuery(offset=0, limit=10)).total == 1
@@ -192,8 +192,8 @@ def test_create_with_file_is_atomic(metadata_store):
 
 def test_delete_releases_the_blob_with_its_last_reference(metadata_store):
     shared = RecordingBlob(b"same bytes")
-    first = metadata_store.create_version(draft(), shared.pending)
-    second = metadata_store.create_version(draft(at=later(1)), shared.pending)
+    first = metadata_store.create_version(draft(), shared.upload)
+    second = metadata_store.create_version(draft(at=later(1)), shared.upload)
     released: list[str] = []
     gone = metadata_store.delete(first.id, released.append, "dave", later(2))
     assert gone.id == first.id and released == []
@@ -214,7 +214,7 @@ def test_delete_without_file_releases_nothing_and_history_survives(metadata_stor
 
 
 def test_a_failed_release_keeps_the_version(metadata_store):
-    model = metadata_store.create_version(draft(), RecordingBlob().pending)
+    model = metadata_store.create_version(draft(), RecordingBlob().upload)
 
     def broken(_key):
         raise OSError("cannot delete")
@@ -233,7 +233,7 @@ def test_a_blob_is_never_released_while_a_concurrent_version_references_it(metad
     stop = threading.Event()
     present = {"blob": False}
 
-    def commit() -> bool:
+    def commit(_key: str) -> bool:
         created = not present["blob"]
         present["blob"] = True
         return created
@@ -246,7 +246,7 @@ def test_a_blob_is_never_released_while_a_concurrent_version_references_it(metad
         for i in range(60):
             blob = RecordingBlob(content)
             blob.commit = commit  # type: ignore[method-assign]
-            model = metadata_store.create_version(draft(at=later(i)), blob.pending)
+            model = metadata_store.create_version(draft(at=later(i)), blob.upload)
             with lock:
                 live.add(model.id)
         stop.set()
@@ -287,9 +287,9 @@ def test_record_download_of_a_deleted_version_is_ignored(metadata_store):
 
 
 def test_summary_counts_distinct_blobs_once(metadata_store):
-    metadata_store.create_version(draft("a"), RecordingBlob(b"x" * 100).pending)
-    metadata_store.create_version(draft("b"), RecordingBlob(b"x" * 100).pending)
-    other = metadata_store.create_version(draft("c"), RecordingBlob(b"y" * 7).pending)
+    metadata_store.create_version(draft("a"), RecordingBlob(b"x" * 100).upload)
+    metadata_store.create_version(draft("b"), RecordingBlob(b"x" * 100).upload)
+    other = metadata_store.create_version(draft("c"), RecordingBlob(b"y" * 7).upload)
     metadata_store.create_version(draft("d"))
     metadata_store.update(other.id, {"status": Status.ARCHIVED}, "bob", later(1))
     assert metadata_store.summary() == {"total_models": 4, "active_models": 3, "stored_bytes": 107}

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from model_service.domain.models import FileInfo
-from model_service.domain.ports import PendingBlob
 from model_service.domain.query import SearchQuery
+from model_service.domain.uploads import Upload
 from model_service.domain.scanning import FoundGlobal, ScanResult, Verdict, unscanned
 
-from .helpers import T0, RecordingBlob, draft, file_info, later
+from .helpers import T0, RecordingBlob, accepted, draft, file_info, later
 
 UNSAFE = ScanResult(
     verdict=Verdict.UNSAFE, executable=True, scanned_at=T0.replace(microsecond=123456), scanner="picklescan",
@@ -23,9 +23,9 @@ TIMED_OUT = unscanned("scan_timeout", "took too long", executable=True, at=later
                       scanner_version="1.0.5")
 
 
-def scanned(content: bytes, scan: ScanResult | None) -> PendingBlob:
+def scanned(content: bytes, scan: ScanResult | None) -> Upload:
     info: FileInfo = replace(file_info(content), scan=scan)
-    return PendingBlob(file=info, commit=lambda: True)
+    return accepted(content, info, RecordingBlob(content))
 
 
 def test_a_version_created_with_its_file_keeps_the_scan(metadata_store):
@@ -52,7 +52,7 @@ def test_every_verdict_round_trips(metadata_store):
 
 
 def test_a_file_without_a_scan_reads_back_without_one(metadata_store):
-    model = metadata_store.create_version(draft("old"), RecordingBlob(b"before scanning").pending)
+    model = metadata_store.create_version(draft("old"), RecordingBlob(b"before scanning").upload)
     assert metadata_store.get(model.id).file.scan is None
 
 
@@ -65,7 +65,7 @@ def test_the_scan_survives_other_changes(metadata_store):
 
 def test_migrate_carries_the_scan(metadata_store, second_metadata_store):
     with_scan = metadata_store.create_version(draft("fraud"), scanned(b"evil", UNSAFE))
-    without = metadata_store.create_version(draft("fraud", at=later(1)), RecordingBlob(b"old").pending)
+    without = metadata_store.create_version(draft("fraud", at=later(1)), RecordingBlob(b"old").upload)
     for model in (with_scan, without):
         assert second_metadata_store.import_record(metadata_store.export_record(model.id))
     assert second_metadata_store.get(with_scan.id).file.scan == UNSAFE

@@ -19,9 +19,8 @@ from model_service.domain.query import (
     SimpleFilters,
     TextSearch,
     ValueType,
-    parse_filter,
-    parse_sort,
 )
+from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.versions import Version
 
 from .helpers import RecordingBlob, draft, later
@@ -48,7 +47,7 @@ def register_catalog(store) -> list[str]:
     """The catalog registered in order; the versions' ids, in that order."""
     ids = []
     for name, algorithm, metrics, params, tags, description, minutes, size in CATALOG:
-        blob = RecordingBlob(b"x" * size).pending if size else None
+        blob = RecordingBlob(b"x" * size).upload if size else None
         model = store.create_version(
             draft(name, algorithm=algorithm, metrics=metrics, hyperparameters=params, tags=tags,
                   description=description, at=later(minutes), created_by="bob" if minutes % 2 else "alice"),

@@ -10,8 +10,10 @@ import pytest
 
 from model_service.domain.errors import Conflict, NotFound
 from model_service.domain.models import Alias, Status
-from model_service.domain.ports import ANY, ModelRecord
-from model_service.domain.query import SearchQuery, parse_filter, parse_sort
+from model_service.domain.plans.aliases import ANY
+from model_service.domain.ports import ModelRecord
+from model_service.domain.query import SearchQuery
+from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.versions import Version
 
 from .helpers import T0, RecordingBlob, draft, later
@@ -23,10 +25,10 @@ def source(metadata_store):
     aliases moved and removed, and a deleted version whose events remain."""
     store = metadata_store
     fraud = [store.create_version(draft("fraud", at=later(i), metrics={"accuracy": 0.9 + i / 100}),
-                                  RecordingBlob(b"fraud %d" % i).pending if i < 2 else None)
+                                  RecordingBlob(b"fraud %d" % i).upload if i < 2 else None)
              for i in range(3)]
     churn = store.create_version(draft("churn", at=later(3), algorithm="random_forest", tags=("eu",)),
-                                 RecordingBlob(b"fraud 0").pending)  # the same content as fraud v1.0
+                                 RecordingBlob(b"fraud 0").upload)  # the same content as fraud v1.0
     store.update(fraud[0].id, {"status": Status.DEPRECATED}, "ops", later(10))
     store.update(fraud[1].id, {"description": "better", "tags": ["production", "gold"]}, "bob", later(11))
     store.record_download(fraud[1].id, "deployer", later(12), {"size_bytes": 7})

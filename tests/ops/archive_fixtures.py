@@ -11,7 +11,9 @@ from model_service.domain.audit import AuditQuery, AuditRecord
 from model_service.domain.ids import new_id
 from model_service.domain.keys import ApiKey, Scope
 from model_service.domain.models import FileInfo, ModelVersion, Status
-from model_service.domain.ports import ANY, BlobStore, PendingBlob
+from model_service.domain.plans.aliases import ANY
+from model_service.domain.ports import BlobStore
+from model_service.domain.uploads import Upload
 from model_service.domain.scanning import FoundGlobal, ScanResult, Verdict
 from model_service.operations.transfer import Stores
 from model_service.domain.versions import Version
@@ -88,20 +90,19 @@ def populate(stores: Stores, *, big: int = 300_000) -> Populated:
 
     def register(role: str, name: str, minutes: int, data: bytes | None, scan: ScanResult | None = None,
                  **fields) -> ModelVersion:
-        pending = None
+        upload = None
         if data is not None:
             sha256 = hashlib.sha256(data).hexdigest()
             files[sha256] = data
-            upload = blobs.begin_upload()
+            upload = Upload(blobs.begin_upload(), max_size=len(data))
             upload.write(data)
             upload.finish()
-            info = FileInfo(sha256=sha256, size_bytes=len(data), format="pickle", filename=f"{role}.pkl",
-                            content_type="application/octet-stream", uploaded_at=later(minutes), scan=scan)
-            pending = PendingBlob(file=info, commit=lambda: upload.commit(sha256))
+            upload.accept(FileInfo(sha256=sha256, size_bytes=len(data), format="pickle", filename=f"{role}.pkl",
+                                   content_type="application/octet-stream", uploaded_at=later(minutes), scan=scan))
         try:
-            model = metadata.create_version(draft(name, at=later(minutes), **fields), pending)
+            model = metadata.create_version(draft(name, at=later(minutes), **fields), upload)
         finally:
-            if pending is not None:
+            if upload is not None:
                 upload.abort()
         made[role] = model
         return model

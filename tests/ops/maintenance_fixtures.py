@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from model_service.domain.ports import BlobStore, BlobUpload
-from model_service.domain.registry import ReceivedFile, Registration, Registry
+from model_service.domain.ports import BlobStore, TempBlob
+from model_service.domain.registry import Registration, Registry
+from model_service.domain.uploads import Upload
 
 # Metadata and blob stores of each pairing, by the names of their tests/backends factories.
 PAIRINGS = {
@@ -58,11 +59,12 @@ class Stack:
         return self.registry.register(Registration(algorithm="xgboost", name=name, **fields), "alice", file)
 
 
-def received(registry: Registry, data: bytes) -> ReceivedFile:
-    incoming = registry.begin_upload()
-    incoming.write(data)
-    incoming.finish()
-    return ReceivedFile(incoming, filename="model.pkl")
+def received(registry: Registry, data: bytes) -> Upload:
+    upload = registry.begin_upload()
+    upload.write(data)
+    upload.finish()
+    upload.filename = "model.pkl"
+    return upload
 
 
 def sha(data: bytes) -> str:
@@ -88,7 +90,7 @@ def replace_bytes(blobs: BlobStore, key: str, data: bytes) -> None:
     commit_blob(blobs, data, key=key)
 
 
-def abandoned_upload(blobs: BlobStore, data: bytes, *, finish: bool = True) -> BlobUpload:
+def abandoned_upload(blobs: BlobStore, data: bytes, *, finish: bool = True) -> TempBlob:
     """An upload whose process "died": bytes in temporary space, never committed nor aborted."""
     upload = blobs.begin_upload()
     upload.write(data)

@@ -20,7 +20,7 @@ from model_service.operations.archive import FORMAT, MANIFEST, MANIFEST_END, ZST
 from model_service.operations.archive_import import import_registry
 from model_service.domain.errors import Malformed
 from model_service.domain.models import Status
-from model_service.domain.registry import ReceivedFile, Registration, Registry
+from model_service.domain.registry import Registration, Registry
 from model_service.operations.transfer import Stores
 from model_service.domain.versions import Version
 
@@ -330,14 +330,15 @@ def test_memory_stays_flat_whatever_the_file_size(embedded, tmp_path):
     source = embedded("source")
     registry = Registry(source.metadata, source.blobs, max_file_size=1 << 30)
     model = registry.register(Registration(algorithm="xgboost", name="big"), "alice")
-    incoming = registry.begin_upload()
+    upload = registry.begin_upload()
     digest, block = hashlib.sha256(), bytes(range(256)) * 4096  # 1 MiB
     for index in range(48):
         piece = block[index:] + block[:index]
         digest.update(piece)
-        incoming.write(piece)
-    incoming.finish()
-    registry.attach(model.id, ReceivedFile(incoming, filename="big.bin"), "alice")
+        upload.write(piece)
+    upload.finish()
+    upload.filename = "big.bin"
+    registry.attach(model.id, upload, "alice")
     archive, chunk = tmp_path / "big.tar.zst", 1 << 20
 
     tracemalloc.start()

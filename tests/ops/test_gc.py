@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from model_service.cli.main import main
 from model_service.operations.gc import collect
-from model_service.domain.registry import ReceivedFile
+from model_service.domain.uploads import Upload
 
 from .maintenance_fixtures import (
     abandoned_upload,
@@ -30,7 +30,7 @@ def keys(blobs) -> list[str]:
 
 
 def leftovers(blobs) -> list:
-    return [t for t in blobs.temp_uploads(later_than_everything()) if not t.name.startswith("health-")]
+    return [t for t in blobs.leftovers(later_than_everything()) if not t.name.startswith("health-")]
 
 
 def test_gc_removes_unreferenced_blobs_and_stale_uploads_and_keeps_the_rest(stack):
@@ -43,9 +43,9 @@ def test_gc_removes_unreferenced_blobs_and_stale_uploads_and_keeps_the_rest(stac
 
     dry = collect(stack.metadata, stack.blobs, now=later_than_everything(), dry_run=True)
     assert sorted(b.key for b in dry.orphans) == sorted(orphans)
-    assert len(dry.temp_uploads) >= 2 and dry.bytes_reclaimed >= len(b"orphan one") + 10_000 + 25 + (8 << 20)
+    assert len(dry.leftovers) >= 2 and dry.bytes_reclaimed >= len(b"orphan one") + 10_000 + 25 + (8 << 20)
     assert sorted(keys(stack.blobs)) == sorted([kept.file.sha256, shared.file.sha256, *orphans])  # untouched
-    assert len(leftovers(stack.blobs)) == len(dry.temp_uploads)
+    assert len(leftovers(stack.blobs)) == len(dry.leftovers)
 
     report = collect(stack.metadata, stack.blobs, now=later_than_everything())
     assert report.ok and sorted(b.key for b in report.orphans) == sorted(orphans)
@@ -56,14 +56,14 @@ def test_gc_removes_unreferenced_blobs_and_stale_uploads_and_keeps_the_rest(stac
     assert stack.registry.open_file(kept.id)[1](0).read(100) == b"referenced weights"
 
     again = collect(stack.metadata, stack.blobs, now=later_than_everything())
-    assert (again.orphans, again.temp_uploads, again.bytes_reclaimed) == ([], [], 0)
+    assert (again.orphans, again.leftovers, again.bytes_reclaimed) == ([], [], 0)
 
 
 def test_uploads_in_flight_and_young_orphans_are_left_alone(stack):
     in_flight = abandoned_upload(stack.blobs, b"being uploaded right now")
     young = commit_blob(stack.blobs, b"a copy about to reference me")
     report = collect(stack.metadata, stack.blobs, now=datetime.now(UTC), orphans_older_than=timedelta(hours=1))
-    assert (report.orphans, report.temp_uploads) == ([], [])
+    assert (report.orphans, report.leftovers) == ([], [])
     assert keys(stack.blobs) == [young]
     in_flight.commit(sha(b"being uploaded right now"))  # the upload can still finish
     in_flight.abort()
@@ -80,7 +80,7 @@ def test_gc_never_removes_a_blob_a_racing_upload_commits(stack):
     for i in range(rounds):
         commit_blob(stack.blobs, content)  # the orphan
         version = stack.add("race")
-        file: ReceivedFile = received(stack.registry, content)
+        file: Upload = received(stack.registry, content)
         barrier = threading.Barrier(2)
         outcome: dict[str, object] = {}
 

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from model_service.domain.errors import ChecksumMismatch, Conflict, Invalid, InvalidId, NotFound, TooLarge
-from model_service.domain.incoming import parse_checksum
 from model_service.domain.models import Status
 from model_service.domain.query import SimpleFilters
-from model_service.domain.registry import ReceivedFile, Registration, Registry
+from model_service.domain.registry import Registration, Registry
+from model_service.domain.uploads import parse_checksum
 from model_service.domain.versions import Version
 from model_service.stores.blob_local import LocalBlobStore
 from model_service.stores.sql.store import SqlMetadataStore
@@ -27,10 +27,11 @@ def registry(tmp_path):
 
 
 def received(registry: Registry, content: bytes, *, filename: str | None = "m.pkl", expected: str | None = None):
-    incoming = registry.begin_upload(expected)
-    incoming.write(content)
-    incoming.finish()
-    return ReceivedFile(incoming, filename=filename)
+    upload = registry.begin_upload(expected)
+    upload.write(content)
+    upload.finish()
+    upload.filename = filename
+    return upload
 
 
 def test_registration_without_name_gets_a_semantic_name(registry):
@@ -143,15 +144,15 @@ def test_declared_format_beats_the_file_extension(registry):
 
 
 def test_limits_and_checksums_are_enforced_while_receiving(registry):
-    incoming = registry.begin_upload()
+    upload = registry.begin_upload()
     with pytest.raises(TooLarge):
-        incoming.write(b"x" * 1001)
-    incoming.abort()
-    incoming = registry.begin_upload(parse_checksum("sha256:" + "0" * 64))
-    incoming.write(b"abc")
+        upload.write(b"x" * 1001)
+    upload.abort()
+    upload = registry.begin_upload(parse_checksum("sha256:" + "0" * 64))
+    upload.write(b"abc")
     with pytest.raises(ChecksumMismatch) as info:
-        incoming.finish()
-    incoming.abort()
+        upload.finish()
+    upload.abort()
     assert info.value.details["actual"].startswith("sha256:ba7816bf")
     assert not list(registry.blobs.tmp_dir.iterdir())
 

@@ -12,7 +12,7 @@ import pytest
 
 from model_service.domain import scanning
 from model_service.domain.scanning import FoundGlobal, Plan, ScanResult, Verdict, assess, plan
-from model_service.scanner.service import Allowed, PickleScanner, SpooledUpload, run_child
+from model_service.scanner.service import Allowed, PickleScanner, SpooledTempBlob, run_child
 from tests import scanfiles
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -219,7 +219,7 @@ def test_without_a_scanner_every_file_is_unscanned(tmp_path):
 # ---- the local copy for remote stores ------------------------------------------------------------------------
 
 class RemoteUpload:
-    """A BlobUpload whose bytes are nowhere local (as on S3 or GridFS)."""
+    """A TempBlob whose bytes are nowhere local (as on S3 or GridFS)."""
 
     def __init__(self):
         self.written = b""
@@ -244,7 +244,7 @@ def test_a_remote_upload_is_copied_locally_for_the_scan_and_the_copy_removed(tmp
     scanner = PickleScanner(temp_dir=tmp_path)
     inner = RemoteUpload()
     upload = scanner.prepare(inner)
-    assert isinstance(upload, SpooledUpload)
+    assert isinstance(upload, SpooledTempBlob)
     upload.write(b"abc")
     upload.write(b"def")
     upload.finish()

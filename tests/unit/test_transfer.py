@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model_service.domain.errors import NotFound, Unavailable
-from model_service.domain.registry import ReceivedFile, Registration, Registry
+from model_service.domain.registry import Registration, Registry
 from model_service.operations.transfer import Stores, copy_registry
 from model_service.domain.versions import Version
 from model_service.stores.blob_local import LocalBlobStore
@@ -30,10 +30,11 @@ def source(tmp_path):
     registry = Registry(side.metadata, side.blobs, max_file_size=1 << 20, clock=lambda: NOW)
     for index in range(4):
         model = registry.register(Registration(algorithm="xgboost", name="fraud"), "alice")
-        incoming = registry.begin_upload()
-        incoming.write(b"weights %d" % (index % 3))  # v1.0 and v1.3 share one file
-        incoming.finish()
-        registry.attach(model.id, ReceivedFile(incoming, filename="m.pkl"), "alice")
+        upload = registry.begin_upload()
+        upload.write(b"weights %d" % (index % 3))  # v1.0 and v1.3 share one file
+        upload.finish()
+        upload.filename = "m.pkl"
+        registry.attach(model.id, upload, "alice")
     registry.register(Registration(algorithm="svm", name="no_file"), "bob")
     registry.set_alias("fraud", "production", "ops", version="v1.1")
     yield side

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import Invalid
+from .naming import accuracy_of
 from .scanning import ScanResult
 from .versions import Version
 
@@ -95,6 +96,16 @@ class ModelVersion:
     updated_at: datetime
     download_count: int = 0
 
+    @property
+    def accuracy(self) -> float | None:
+        """The accuracy-like metric (:func:`~.naming.accuracy_of`): stores keep it beside the
+        record, derived, for sorting and filtering by accuracy."""
+        return accuracy_of(self.metrics)
+
+
+LATEST = "latest"
+"""``Draft.parent_model_id`` value meaning "the name's latest version at the time of insertion"."""
+
 
 @dataclass(frozen=True, slots=True)
 class Draft:
@@ -118,15 +129,6 @@ class Draft:
     parent_model_id: str | None
     breaking: bool
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Changes:
-    """A partial update: only the fields present in ``values`` change."""
-
-    values: Mapping[str, Any] = field(default_factory=dict)
-    actor: str = "anonymous"
-    at: datetime | None = None
 
 
 class EventKind(enum.StrEnum):

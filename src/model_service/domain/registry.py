@@ -13,14 +13,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from . import naming
+from . import naming, refusals
 from .audit import AuditHook
 from .compare import Comparison, compare
-from .errors import Conflict, Invalid, NotFound
+from .errors import Invalid, NotFound
 from .formats import format_from_filename, normalize_format
 from .ids import new_id, parse_id
-from .incoming import IncomingFile
 from .models import (
+    LATEST,
     MAX_DESCRIPTION_LENGTH,
     Alias,
     AliasMove,
@@ -37,30 +37,13 @@ from .models import (
     clean_tags,
     clean_text,
 )
-from .ports import (
-    ANY,
-    LATEST,
-    BlobReader,
-    BlobStore,
-    Health,
-    MetadataStore,
-    NoObserver,
-    Page,
-    PendingBlob,
-    RegistryObserver,
-)
-from .query import (
-    DEFAULT_SORT,
-    FieldRef,
-    SearchQuery,
-    SimpleFilters,
-    SortKey,
-    ValueType,
-    parse_filter,
-    parse_sort,
-)
+from .plans.aliases import ANY, Expected
+from .ports import BlobReader, BlobStore, MetadataStore, NoObserver, Page, RegistryObserver
+from .filters import parse_filter, parse_sort
+from .query import DEFAULT_SORT, FieldRef, SearchQuery, SimpleFilters, SortKey, ValueType
 from .query import Comparison as Comparison_
 from .scanning import LocalFile, ModelScanner, ScanResult, Verdict, assess
+from .uploads import Upload
 from .versions import Version
 
 log = logging.getLogger(__name__)
@@ -104,16 +87,6 @@ class Registration:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ReceivedFile:
-    """A finished upload (checksum verified, bytes durable in temporary space) and what the client said of it."""
-
-    incoming: IncomingFile
-    filename: str | None = None
-    content_type: str | None = None
-    format: str | None = None
-
-
 # Fields of a version that PUT may change. Everything else identifies the artifact (what was
 # trained, how, from what): change those by registering a new version.
 MUTABLE_FIELDS = frozenset({"description", "tags", "status", "metrics"})
@@ -149,7 +122,7 @@ class Registry:
 
     # ---- registration and versions ---------------------------------------------------------
 
-    def register(self, registration: Registration, actor: str, file: ReceivedFile | None = None, *,
+    def register(self, registration: Registration, actor: str, file: Upload | None = None, *,
                  audit: AuditHook | None = None) -> ModelVersion:
         """Register a model. An existing name gets its next version, derived from its latest.
         Always consumes ``file`` (committed or discarded). Every write here takes an ``audit``
@@ -162,7 +135,7 @@ class Registry:
             return self._create(draft, file, audit)
 
     def new_version(
-        self, base_id: str, overrides: Mapping[str, Any], actor: str, file: ReceivedFile | None = None, *,
+        self, base_id: str, overrides: Mapping[str, Any], actor: str, file: Upload | None = None, *,
         audit: AuditHook | None = None,
     ) -> ModelVersion:
         """The seed's ``create_model_version``: a new version of ``base_id``'s name, made of the
@@ -205,9 +178,10 @@ class Registry:
             created_at=now,
         )
 
-    def _create(self, draft: Draft, file: ReceivedFile | None, audit: AuditHook | None) -> ModelVersion:
-        pending = None if file is None else self._pending(file, declared_format=draft.format)
-        model = self.metadata.create_version(draft, pending, audit)
+    def _create(self, draft: Draft, file: Upload | None, audit: AuditHook | None) -> ModelVersion:
+        if file is not None:
+            self._accept(file, declared_format=draft.format)
+        model = self.metadata.create_version(draft, file, audit)
         self.observer.registered(model)
         if model.file is not None:
             self.observer.uploaded(model, model.file.size_bytes)
@@ -280,7 +254,7 @@ class Registry:
             sort=(SortKey(FieldRef("field", "version", ValueType.VERSION), descending=True),),
             offset=(page - 1) * limit, limit=limit))
         if found.total == 0:
-            raise NotFound(f"No model named '{name}'", code="name_not_found", details={"name": name})
+            raise refusals.name_not_found(name)
         return found
 
     def children(self, model_id: str, limit: int) -> list[ModelVersion]:
@@ -332,7 +306,7 @@ class Registry:
         """The name's events, oldest first (the first ``limit``) or newest first (the last ``limit``)."""
         name = naming.validate_name(name)
         if not self.metadata.name_events(name, limit=1):
-            raise NotFound(f"No model named '{name}'", code="name_not_found", details={"name": name})
+            raise refusals.name_not_found(name)
         return self.metadata.name_events(name, kinds=kinds, alias=None if alias is None else clean_alias(alias),
                                          since=since, until=until, limit=limit, newest_first=newest_first)
 
@@ -394,63 +368,63 @@ class Registry:
         """Fail before any byte is read: unknown version (404) or a file already there (409)."""
         model = self.get(model_id)
         if model.file is not None:
-            raise _already_has_file(model)
+            raise refusals.file_exists(model)
         return model
 
-    def begin_upload(self, expected_sha256: str | None = None) -> IncomingFile:
-        upload = self.blobs.begin_upload()
+    def begin_upload(self, expected_sha256: str | None = None) -> Upload:
+        """Start receiving a file into the blob store's temporary space (through the scanner's
+        local copy when the store keeps none)."""
+        temp = self.blobs.begin_upload()
         if self.scanner is not None:
             try:
-                upload = self.scanner.prepare(upload)
+                temp = self.scanner.prepare(temp)
             except BaseException:
-                upload.abort()
+                temp.abort()
                 raise
-        return IncomingFile(upload, max_size=self.max_file_size, expected_sha256=expected_sha256)
+        return Upload(temp, max_size=self.max_file_size, expected_sha256=expected_sha256)
 
-    def attach(self, model_id: str, file: ReceivedFile, actor: str, *, audit: AuditHook | None = None) -> ModelVersion:
+    def attach(self, model_id: str, file: Upload, actor: str, *, audit: AuditHook | None = None) -> ModelVersion:
         """Attach a finished upload to a version. Always consumes ``file`` (committed or discarded)."""
         with _consuming(file):
             model = self.ensure_can_upload(model_id)
-            model = self.metadata.attach_file(model.id, self._pending(file, declared_format=model.format), actor,
-                                              audit)
-        self.observer.uploaded(model, file.incoming.size)
+            self._accept(file, declared_format=model.format)
+            model = self.metadata.attach_file(model.id, file, actor, audit)
+        self.observer.uploaded(model, file.size)
         return model
 
-    def _pending(self, file: ReceivedFile, *, declared_format: str | None) -> PendingBlob:
-        incoming = file.incoming
-        if incoming.sha256 is None:
-            raise RuntimeError("attach() needs a finished upload")
-        fmt = file.format or declared_format or format_from_filename(file.filename)
+    def _accept(self, upload: Upload, *, declared_format: str | None) -> None:
+        """Decide the finished file's format (the client's word for it, the version's, or its
+        filename's extension) and scan it; record both on the upload for the store to write."""
+        if upload.sha256 is None:
+            raise RuntimeError("A file is accepted once its upload is finished")
+        fmt = upload.format or declared_format or format_from_filename(upload.filename)
         fmt = None if fmt is None else normalize_format(fmt)
-        scan = self.scan(file, fmt)
-        info = FileInfo(
-            sha256=incoming.sha256,
-            size_bytes=incoming.size,
+        upload.accept(FileInfo(
+            sha256=upload.sha256,
+            size_bytes=upload.size,
             format=fmt,
-            filename=file.filename,
-            content_type=file.content_type,
+            filename=upload.filename,
+            content_type=upload.content_type,
             uploaded_at=self.clock(),
-            scan=scan,
-        )
-        key = incoming.sha256
-        return PendingBlob(file=info, commit=lambda: incoming.upload.commit(key))
+            scan=self.scan(upload, fmt),
+        ))
 
-    def scan(self, file: ReceivedFile, fmt: str | None) -> ScanResult:
+    def scan(self, upload: Upload, fmt: str | None) -> ScanResult:
         """Scan a finished upload (after its checksum is verified, before anything is committed);
         with ``reject_unsafe``, an ``unsafe`` verdict is :class:`Invalid` ``unsafe_model``."""
-        upload = file.incoming.upload
-        path = upload.local_path if isinstance(upload, LocalFile) else None
-        result = assess(self.scanner, path, fmt, file.incoming.size, self.clock())
+        temp = upload.temp
+        path = temp.local_path if isinstance(temp, LocalFile) else None
+        result = assess(self.scanner, path, fmt, upload.size, self.clock())
         if result.verdict is Verdict.UNSAFE:
             found = ", ".join(f"{g.module}.{g.name}" for g in result.globals if g.safety == "dangerous")
-            log.warning("Unsafe model file (sha256 %s): imports %s", file.incoming.sha256, found[:500])
+            log.warning("Unsafe model file (sha256 %s): imports %s", upload.sha256, found[:500])
             if self.reject_unsafe:
                 raise Invalid(
                     f"Refused: loading this file would import {found[:300] or 'unknown callables'}, which can run "
                     "code (REJECT_UNSAFE_MODELS is on); nothing was stored",
                     code="unsafe_model",
                     details={"globals": [g.to_json() for g in result.globals], "scan": result.to_json(),
-                             "file": {"sha256": file.incoming.sha256, "size_bytes": file.incoming.size}},
+                             "file": {"sha256": upload.sha256, "size_bytes": upload.size}},
                 )
         return result
 
@@ -474,7 +448,8 @@ MIN_COMPARED, MAX_COMPARED = 2, 10
 _VERSION_REF = re.compile(r"v?\d+\.\d+")
 
 
-def _expectation(expected: Any) -> Any:
+def _expectation(expected: Any) -> Expected:
+    """What a move expects, as the HTTP layer passes it: :data:`ANY`, None (not set) or a version's text."""
     return expected if expected is ANY or expected is None else Version.parse(expected)
 
 
@@ -483,18 +458,10 @@ def _looks_like_version(ref: str) -> bool:
 
 
 @contextmanager
-def _consuming(file: ReceivedFile | None) -> Iterator[None]:
+def _consuming(file: Upload | None) -> Iterator[None]:
     """Release the upload's temporary bytes however the operation ends (a no-op once committed)."""
     try:
         yield
     finally:
         if file is not None:
-            file.incoming.abort()
-
-
-def _already_has_file(model: ModelVersion) -> Conflict:
-    return Conflict(
-        f"Model {model.id} already has a file; files are immutable, register a new version instead",
-        code="file_exists",
-        details={"model_id": model.id, "checksum": model.file.checksum if model.file else None},
-    )
+            file.abort()

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from .ports import BlobUpload
+    from .ports import TempBlob
 
 
 class Verdict(enum.StrEnum):
@@ -202,8 +202,8 @@ def plan(fmt: str | None, head: bytes, size: int) -> ScanPlan:
 
 @runtime_checkable
 class LocalFile(Protocol):
-    """An upload whose finished bytes can be read from a local file (``local_path``, once
-    :meth:`BlobUpload.finish` has run) — the local folder store's own temporary file, or a
+    """A temporary blob whose finished bytes can be read from a local file (``local_path``, once
+    :meth:`TempBlob.finish` has run) — the local folder store's own temporary file, or a
     copy spooled while the bytes streamed to a remote store."""
 
     @property
@@ -213,10 +213,9 @@ class LocalFile(Protocol):
 class ModelScanner(Protocol):
     """Reads a file for the imports it would make when unpickled, without loading it."""
 
-    def prepare(self, upload: BlobUpload) -> BlobUpload:
-        """The upload to write the incoming bytes to: ``upload`` itself if it is a
-        :class:`LocalFile`, else one that also keeps a local copy for the scan (removed by
-        ``abort``)."""
+    def prepare(self, temp: TempBlob) -> TempBlob:
+        """Where an upload writes its bytes: ``temp`` itself if it is a :class:`LocalFile`, else
+        one that also keeps a local copy for the scan (removed by ``abort``)."""
 
     def scan(self, path: Path, kind: str) -> ScanResult:
         """Scan the file at ``path`` read as ``kind`` (see :class:`ScanPlan`). Never raises for

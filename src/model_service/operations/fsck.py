@@ -121,12 +121,12 @@ def scrub(metadata: MetadataStore, blobs: BlobStore, *, now: datetime, repair: b
             if fixer is not None:
                 fixer.repair(problem)
             report.problems.append(problem)
-    for upload in blobs.temp_uploads(now - temp_older_than):
+    for upload in blobs.leftovers(now - temp_older_than):
         problem = Problem(STALE_TEMP_UPLOAD, f"temporary upload {upload.kind} {upload.name} "
                           f"({upload.size:,} bytes, from {upload.started:%Y-%m-%d %H:%M})", size_bytes=upload.size)
         if fixer is not None:
             try:
-                problem.repaired = f"removed ({blobs.remove_temp_upload(upload):,} bytes freed)"
+                problem.repaired = f"removed ({blobs.remove_leftover(upload):,} bytes freed)"
             except RegistryError as exc:
                 problem.detail += f"; could not remove it: {exc.message}"
         report.problems.append(problem)

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..domain.errors import RegistryError
 from .inventory import walk
-from ..domain.ports import BlobStore, MetadataStore, StoredBlob, TempUpload
+from ..domain.ports import BlobStore, MetadataStore, StoredBlob, Leftover
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class GcReport:
     orphans: list[StoredBlob] = field(default_factory=list)
     kept: list[StoredBlob] = field(default_factory=list)
     """Unreferenced when listed, referenced by the time they were to be deleted: kept."""
-    temp_uploads: list[TempUpload] = field(default_factory=list)
+    leftovers: list[Leftover] = field(default_factory=list)
     bytes_reclaimed: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -57,7 +57,7 @@ class GcReport:
                              for b in self.orphans],
             "kept_blobs": [{"sha256": b.key, "size_bytes": b.size} for b in self.kept],
             "temp_uploads": [{"kind": t.kind, "name": t.name, "size_bytes": t.size, "started": t.started.isoformat()}
-                             for t in self.temp_uploads],
+                             for t in self.leftovers],
             "bytes_reclaimed": self.bytes_reclaimed,
             "errors": self.errors,
             "seconds": round(self.seconds, 3),
@@ -70,10 +70,10 @@ class GcReport:
                   for b in self.orphans]
         lines += [f"kept blob {b.key}: a version references it now" for b in self.kept]
         lines += [f"{verb} temporary upload {t.kind} {t.name} ({t.size:,} bytes, from {t.started:%Y-%m-%d %H:%M})"
-                  for t in self.temp_uploads]
+                  for t in self.leftovers]
         lines += [f"error: {error}" for error in self.errors]
         lines.append(f"{'would reclaim' if self.dry_run else 'reclaimed'} {self.bytes_reclaimed:,} bytes "
-                     f"({len(self.orphans)} blobs, {len(self.temp_uploads)} temporary uploads) "
+                     f"({len(self.orphans)} blobs, {len(self.leftovers)} temporary uploads) "
                      f"in {self.seconds:.1f} s")
         return lines
 
@@ -92,14 +92,14 @@ def collect(metadata: MetadataStore, blobs: BlobStore, *, now: datetime, dry_run
         if entry.references or entry.blob.modified >= orphan_cutoff:
             continue
         _remove_orphan(metadata, blobs, entry.blob, report)
-    for upload in blobs.temp_uploads(now - temp_older_than):
+    for upload in blobs.leftovers(now - temp_older_than):
         if dry_run:
-            report.temp_uploads.append(upload)
+            report.leftovers.append(upload)
             report.bytes_reclaimed += upload.size
             continue
         try:
-            report.bytes_reclaimed += blobs.remove_temp_upload(upload)
-            report.temp_uploads.append(upload)
+            report.bytes_reclaimed += blobs.remove_leftover(upload)
+            report.leftovers.append(upload)
         except RegistryError as exc:
             report.errors.append(f"temporary upload {upload.kind} {upload.name}: {exc.message}")
     report.seconds = time.monotonic() - started

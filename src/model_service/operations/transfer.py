@@ -115,7 +115,7 @@ def write_verified(read: Callable[[int], bytes], target: BlobStore, sha256: str,
     """Stream ``read``'s bytes into a new blob of ``target``, hashing them on the way, and commit
     it under ``sha256`` only if they hash to it (and are ``size_bytes`` long, unless None);
     otherwise :class:`BlobCopyError` and nothing is kept. Memory: one chunk. Returns
-    :meth:`~.ports.BlobUpload.commit`'s answer (False: the target had the blob meanwhile)."""
+    :meth:`~.ports.TempBlob.commit`'s answer (False: the target had the blob meanwhile)."""
     upload = target.begin_upload()
     try:
         digest, size = hashlib.sha256(), 0

@@ -2,7 +2,7 @@
 
 Where the bytes come from: the scan reads a local file once the upload is finished (hashed,
 checksum verified) and before anything is committed. The local folder store's temporary file
-is that file already (no copy). For S3 and GridFS, :class:`SpooledUpload` writes each batch to a
+is that file already (no copy). For S3 and GridFS, :class:`SpooledTempBlob` writes each batch to a
 local temporary file as well as to the store while the upload streams — a sequential local
 write beside the network one, rather than a second download of the object afterwards — and
 removes it when the upload is done with. Memory stays flat either way: the server never reads
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..domain.errors import Unavailable
-from ..domain.ports import BlobUpload
+from ..domain.ports import TempBlob
 from ..domain.scanning import (
     DANGEROUS,
     NO_PICKLE_FOUND,
@@ -94,10 +94,10 @@ class Allowed:
 
 # ---- the local copy -------------------------------------------------------------------------------------
 
-class SpooledUpload:
-    """A :class:`BlobUpload` to a remote store that also writes its bytes to a local file for the scan."""
+class SpooledTempBlob:
+    """A :class:`TempBlob` to a remote store that also writes its bytes to a local file for the scan."""
 
-    def __init__(self, inner: BlobUpload, directory: Path | None):
+    def __init__(self, inner: TempBlob, directory: Path | None):
         self._inner = inner
         try:
             fd, name = tempfile.mkstemp(prefix="scan-", suffix=".part", dir=directory)
@@ -213,10 +213,10 @@ class PickleScanner:
         self._slots = threading.BoundedSemaphore(concurrency)
         self.version = child.scanner_version()
 
-    def prepare(self, upload: BlobUpload) -> BlobUpload:
-        if isinstance(upload, LocalFile):
-            return upload
-        return SpooledUpload(upload, self.temp_dir)
+    def prepare(self, temp: TempBlob) -> TempBlob:
+        if isinstance(temp, LocalFile):
+            return temp
+        return SpooledTempBlob(temp, self.temp_dir)
 
     def scan(self, path: Path, kind: str) -> ScanResult:
         with self._slots:

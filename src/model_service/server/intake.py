@@ -1,4 +1,5 @@
-"""Files in: the flows the upload-capable endpoints share (raw body, or multipart with fields)."""
+"""Files in, as the upload-capable endpoints receive them: a raw body, or a multipart form with
+fields; what the client says of the file (its name and type) cleaned before it is kept."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from starlette.requests import Request
 
 from ..config import Settings
 from ..domain.formats import normalize_format
-from ..domain.incoming import parse_checksum
-from ..domain.registry import ReceivedFile, Registry
+from ..domain.registry import Registry
+from ..domain.uploads import Upload, parse_checksum
+from .bodies import ensure_length_at_most
 from .metrics import upload_started
-from .uploads import FileSink, MultipartForm, ensure_length_at_most, stream_body_into
+from .uploads import AsyncUpload, MultipartForm, stream_body_into
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -49,28 +51,29 @@ def clean_content_type(value: str | None) -> str | None:
     return value[:255] or None
 
 
-def _sink(registry: Registry, expected: str | None) -> FileSink:
+def _sink(registry: Registry, expected: str | None, *, filename: str | None = None,
+          content_type: str | None = None) -> AsyncUpload:
     """A sink for the file about to stream in; its bytes start arriving now (the raw body is
     read next, the multipart ``file`` part's headers have just ended), so the upload's time
     (``model_upload_duration_seconds``, up to the commit) starts here too."""
     upload_started()
-    return FileSink(registry.begin_upload, max_size=registry.max_file_size, expected_sha256=expected)
+    return AsyncUpload(registry.begin_upload, max_size=registry.max_file_size, expected_sha256=expected,
+                       filename=filename, content_type=content_type)
 
 
-async def receive_raw(request: Request, registry: Registry, *, filename: str | None, fmt: str | None) -> ReceivedFile:
+async def receive_raw(request: Request, registry: Registry, *, filename: str | None, fmt: str | None) -> Upload:
     """The whole request body is the file."""
     ensure_length_at_most(request, registry.max_file_size, "file_too_large")
     expected = parse_checksum(request.headers.get("x-file-checksum"))
-    fmt = None if fmt is None else normalize_format(fmt)
-    sink = _sink(registry, expected)
+    sink = _sink(registry, expected, filename=clean_filename(filename),
+                 content_type=clean_content_type(request.headers.get("content-type")))
+    sink.format = None if fmt is None else normalize_format(fmt)
     try:
         await stream_body_into(request, sink)
-        incoming = await sink.finish()
+        return await sink.finish()
     except BaseException:
         await sink.abort()
         raise
-    return ReceivedFile(incoming, filename=clean_filename(filename), format=fmt,
-                        content_type=clean_content_type(request.headers.get("content-type")))
 
 
 async def receive_form(
@@ -79,20 +82,19 @@ async def receive_form(
     settings: Settings,
     *,
     fields: dict[str, Callable[[bytes], None]],
-) -> ReceivedFile | None:
+) -> Upload | None:
     """A multipart body: ``fields`` (name → handler, called as soon as the field ends) and an
     optional part named ``file``. Handles the ``format`` and ``checksum`` fields itself if they
     are listed (``X-File-Checksum`` works as well)."""
     ensure_length_at_most(request, registry.max_file_size + settings.max_request_size, "file_too_large")
     expected = parse_checksum(request.headers.get("x-file-checksum"))
-    sink: FileSink | None = None
-    part: dict[str, str | None] = {}
+    sink: AsyncUpload | None = None
     options: dict[str, str] = {}
 
-    def open_file(filename: str | None, content_type: str | None) -> FileSink:
+    def open_file(filename: str | None, content_type: str | None) -> AsyncUpload:
         nonlocal sink
-        part.update(filename=clean_filename(filename), content_type=clean_content_type(content_type))
-        sink = _sink(registry, expected)
+        sink = _sink(registry, expected, filename=clean_filename(filename),
+                     content_type=clean_content_type(content_type))
         return sink
 
     def on_field(name: str, value: bytes) -> None:
@@ -112,10 +114,9 @@ async def receive_form(
             return None
         if options.get("checksum"):
             sink.expected_sha256 = options["checksum"]
-        incoming = await sink.finish()
+        sink.format = options.get("format")
+        return await sink.finish()
     except BaseException:
         if sink is not None:
             await sink.abort()
         raise
-    return ReceivedFile(incoming, filename=part.get("filename"), content_type=part.get("content_type"),
-                        format=options.get("format"))

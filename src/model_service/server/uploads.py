@@ -1,4 +1,5 @@
-"""Request bodies in: JSON documents (bounded), raw file bodies and multipart forms (streamed).
+"""File bytes in, streamed: a raw request body or a multipart form's ``file`` part fed into an
+:class:`~..domain.uploads.Upload`.
 
 File bytes never accumulate: they are batched into ~1 MiB writes that a worker thread hashes
 and stores while the next batch is being received, so memory per upload stays at a few MiB
@@ -8,55 +9,42 @@ whatever the file size.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from ..domain.errors import Invalid, Malformed, TooLarge, UnsupportedMediaType
-from ..domain.incoming import IncomingFile, file_too_large
+from ..domain.errors import Invalid, Malformed, TooLarge
+from ..domain.uploads import Upload, file_too_large
 
 BATCH_SIZE = 1 << 20
 
 
-def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+class AsyncUpload:
+    """The async face of an :class:`~..domain.uploads.Upload`: the bytes are batched as they
+    arrive and each batch is written from a worker thread, at most one write in flight.
 
-
-def content_length(request: Request) -> int | None:
-    value = request.headers.get("content-length")
-    return int(value) if value is not None and value.isdigit() else None
-
-
-def ensure_length_at_most(request: Request, limit: int, code: str = "request_too_large") -> None:
-    """Refuse a declared Content-Length over ``limit`` before reading anything."""
-    length = content_length(request)
-    if length is not None and length > limit:
-        raise TooLarge(f"Request body of {length} bytes exceeds the limit of {limit} bytes", code=code,
-                       details={"max_size_bytes": limit, "content_length": length})
-
-
-class FileSink:
-    """Async front of an :class:`IncomingFile`, with at most one batch write in flight.
-
-    The upload is begun lazily from the worker thread (starting one may be a network call on
-    remote blob stores); ``expected_sha256`` may be set until :meth:`finish`.
+    The upload itself is begun lazily, from the worker thread (starting one may be a network
+    call on remote blob stores). What the client says of the file — ``filename``,
+    ``content_type``, ``format`` and the checksum it expects — may be set until :meth:`finish`,
+    which hands it to the upload.
     """
 
-    def __init__(self, begin: Callable[[], IncomingFile], *, max_size: int, expected_sha256: str | None = None,
-                 batch_size: int = BATCH_SIZE):
+    def __init__(self, begin: Callable[[], Upload], *, max_size: int, expected_sha256: str | None = None,
+                 filename: str | None = None, content_type: str | None = None, batch_size: int = BATCH_SIZE):
         self._begin = begin
         self.max_size = max_size
         self.expected_sha256 = expected_sha256
+        self.filename = filename
+        self.content_type = content_type
+        self.format: str | None = None
         self.batch_size = batch_size
-        self.incoming: IncomingFile | None = None
+        self.upload: Upload | None = None
         self._buffer: list[bytes] = []
         self._buffered = 0
-        self._pending: asyncio.Future | None = None
+        self._pending: asyncio.Future[None] | None = None
         self.received = 0
 
     async def write(self, data: bytes) -> None:
@@ -68,21 +56,22 @@ class FileSink:
         if self._buffered >= self.batch_size:
             await self._submit()
 
-    def _incoming(self) -> IncomingFile:
-        if self.incoming is None:
-            self.incoming = self._begin()
-        return self.incoming
+    def _upload(self) -> Upload:
+        if self.upload is None:
+            self.upload = self._begin()
+        return self.upload
 
     def _write(self, batch: bytes) -> None:
-        self._incoming().write(batch)
+        self._upload().write(batch)
 
-    def _finish(self) -> IncomingFile:
-        incoming = self._incoming()
-        if incoming.size == 0:
+    def _finish(self) -> Upload:
+        upload = self._upload()
+        if upload.size == 0:
             raise Invalid("The file is empty", code="empty_file")
-        incoming.expected_sha256 = self.expected_sha256
-        incoming.finish()
-        return incoming
+        upload.expected_sha256 = self.expected_sha256
+        upload.filename, upload.content_type, upload.format = self.filename, self.content_type, self.format
+        upload.finish()
+        return upload
 
     async def _submit(self) -> None:
         batch = self._buffer[0] if len(self._buffer) == 1 else b"".join(self._buffer)
@@ -96,7 +85,7 @@ class FileSink:
             pending, self._pending = self._pending, None
             await pending
 
-    async def finish(self) -> IncomingFile:
+    async def finish(self) -> Upload:
         """Write what is buffered, verify the checksum, make the bytes durable."""
         await self._submit()
         await self._wait()
@@ -107,89 +96,17 @@ class FileSink:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             await asyncio.gather(pending, return_exceptions=True)
-        if self.incoming is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.incoming.abort)
+        if self.upload is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.upload.abort)
 
 
-async def stream_body_into(request: Request, sink: FileSink) -> None:
+async def stream_body_into(request: Request, sink: AsyncUpload) -> None:
     try:
         async for chunk in request.stream():
             if chunk:
                 await sink.write(chunk)
     except ClientDisconnect:
         raise Malformed("The client disconnected before the upload finished", code="upload_incomplete") from None
-
-
-async def read_json(request: Request, limit: int) -> Any:
-    ensure_length_at_most(request, limit)
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise TooLarge(f"Request body exceeds the limit of {limit} bytes", code="request_too_large",
-                               details={"max_size_bytes": limit})
-    except ClientDisconnect:
-        raise Malformed("The client disconnected before the body was sent", code="upload_incomplete") from None
-    return parse_json(bytes(body))
-
-
-def parse_json(body: bytes, what: str = "body") -> Any:
-    """A JSON document in UTF-8 (RFC 8259), every string of it valid Unicode.
-
-    Python's parser lets through what no store or response can encode again: bytes that are
-    not UTF-8 (it guesses UTF-16/32 and passes encoded surrogates) and ``\\ud800``-style
-    escapes of half a surrogate pair. Both are refused here, once, for every JSON body.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Malformed(f"The JSON {what} is not UTF-8: invalid byte at position {exc.start}",
-                        code="invalid_json", details={"position": exc.start}) from None
-    if not text.strip():
-        raise Malformed(f"The JSON {what} is empty", code="invalid_json")
-    try:
-        document = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise Malformed(f"Malformed JSON {what}: {str(exc)[:200]}", code="invalid_json") from None
-    if "\\u" in text and _has_lone_surrogate(document):
-        raise Malformed(f"The JSON {what} has a \\u escape of half a surrogate pair, which is not a character",
-                        code="invalid_json")
-    return document
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    """Whether any string (key or value) holds an unpaired surrogate: only those fail to encode."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
-
-
-def _reject_constant(name: str) -> None:
-    """``NaN`` and ``Infinity`` are not JSON (RFC 8259); Python's parser accepts them by default."""
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def validate_as(schema: type[BaseModel], document: Any, what: str = "body") -> BaseModel:
-    """Validate a parsed JSON document, with the same error shape as FastAPI's own bodies."""
-    try:
-        return schema.model_validate(document)
-    except ValidationError as exc:
-        problems = [{"field": ".".join(str(p) for p in e["loc"]) or what, "message": e["msg"], "type": e["type"]}
-                    for e in exc.errors()]
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
-        raise Invalid(f"Invalid {what}: {summary}", code="validation_error", details={"errors": problems}) from None
 
 
 class MultipartForm:
@@ -208,14 +125,14 @@ class MultipartForm:
         fields: frozenset[str],
         field_limit: int,
         on_field: Callable[[str, bytes], None],
-        open_file: Callable[[str | None, str | None], FileSink],
+        open_file: Callable[[str | None, str | None], AsyncUpload],
     ):
         self.request = request
         self.fields = fields
         self.field_limit = field_limit
         self.on_field = on_field
         self.open_file = open_file
-        self.sink: FileSink | None = None
+        self.sink: AsyncUpload | None = None
         self.file_count = 0
 
     async def run(self) -> None:
@@ -307,11 +224,3 @@ class MultipartForm:
             raise Malformed("The client disconnected before the upload finished", code="upload_incomplete") from None
         if parser.state != MultipartState.END:
             raise Malformed("The multipart body ended before its closing boundary", code="invalid_multipart")
-
-
-def require_media_type(request: Request, allowed: tuple[str, ...]) -> str:
-    kind = media_type(request) or "application/json"
-    if kind not in allowed and not (kind.endswith("+json") and "application/json" in allowed):
-        raise UnsupportedMediaType(f"Content-Type '{kind}' is not accepted here: send {' or '.join(allowed)}",
-                                   details={"content_type": kind[:100], "accepted": list(allowed)})
-    return kind

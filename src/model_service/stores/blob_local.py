@@ -3,7 +3,7 @@
 Layout under ``root``: ``sha256/ab/cd/<hex digest>`` for committed blobs (read-only files) and
 ``tmp/`` for uploads in flight. A commit is fsync(file) → link into place → fsync(directory), so
 after a crash a key either names the whole file or nothing. What a crash leaves in ``tmp/`` is
-listed and removed by ``model-service gc`` once older than its threshold (``temp_uploads``).
+listed and removed by ``model-service gc`` once older than its threshold (``leftovers``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..domain.errors import Invalid, NotFound, Unavailable
-from ..domain.ports import Health, StoredBlob, TempUpload
+from ..domain.ports import Health, StoredBlob, Leftover
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _PART = re.compile(r"[0-9a-f]{2}")
@@ -181,7 +181,7 @@ class LocalBlobStore:
         except OSError as exc:
             raise _translate(exc, "listing blobs") from exc
 
-    def temp_uploads(self, older_than: datetime) -> Iterator[TempUpload]:
+    def leftovers(self, older_than: datetime) -> Iterator[Leftover]:
         """Files in ``tmp/`` last written before ``older_than``. A committed upload's file is a
         second link to its blob until the upload ends: removing it frees nothing (size 0)."""
         limit = older_than.timestamp()
@@ -193,12 +193,12 @@ class LocalBlobStore:
                 except FileNotFoundError:
                     continue
                 if entry.is_file(follow_symlinks=False) and stat.st_mtime < limit:
-                    yield TempUpload("file", entry.name, stat.st_size if stat.st_nlink == 1 else 0,
+                    yield Leftover("file", entry.name, stat.st_size if stat.st_nlink == 1 else 0,
                                      datetime.fromtimestamp(stat.st_mtime, UTC))
         except OSError as exc:
             raise _translate(exc, "listing temporary uploads") from exc
 
-    def remove_temp_upload(self, upload: TempUpload) -> int:
+    def remove_leftover(self, upload: Leftover) -> int:
         if upload.kind != "file" or "/" in upload.name or upload.name in ("", ".", ".."):
             raise Invalid(f"Not a temporary upload of this store: {upload.kind} {upload.name!r}",
                           code="invalid_temp_upload")

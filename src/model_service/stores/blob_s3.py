@@ -27,7 +27,7 @@ chunk per download (a ranged GET streamed from the response body).
 
 A crash mid-upload can leave a temporary object or an unfinished multipart upload (or, above
 5 GiB, an unfinished multipart copy to a content key): ``model-service gc`` removes those older
-than a threshold (:meth:`S3BlobStore.temp_uploads`), or give the bucket a lifecycle rule that
+than a threshold (:meth:`S3BlobStore.leftovers`), or give the bucket a lifecycle rule that
 expires ``<prefix>/tmp/`` objects and aborts incomplete multipart uploads after a day.
 
 botocore errors are translated here: a missing key is :class:`NotFound`; everything else
@@ -52,7 +52,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
 from ..domain.errors import Invalid, NotFound, TooLarge, Unavailable
-from ..domain.ports import Health, StoredBlob, TempUpload
+from ..domain.ports import Health, StoredBlob, Leftover
 
 log = logging.getLogger(__name__)
 
@@ -254,14 +254,14 @@ class S3BlobStore:
             if _KEY.fullmatch(key) and name == f"{key[:2]}/{key[2:4]}/{key}":
                 yield StoredBlob(key, int(item["Size"]), _utc(item["LastModified"]))
 
-    def temp_uploads(self, older_than: datetime) -> Iterator[TempUpload]:
+    def leftovers(self, older_than: datetime) -> Iterator[Leftover]:
         """Objects under ``tmp/`` last written before ``older_than``; multipart uploads under
         ``tmp/`` (an upload's) or ``sha256/`` (a multipart copy's) whose last part (or, with
         none, whose start) is older than it."""
         for item in self._objects(self._full("tmp/"), "listing temporary uploads"):
             modified = _utc(item["LastModified"])
             if modified < older_than:
-                yield TempUpload("object", item["Key"], int(item["Size"]), modified)
+                yield Leftover("object", item["Key"], int(item["Size"]), modified)
         for prefix in (self._full("tmp/"), self._full("sha256/")):
             for upload in self._multipart_uploads(prefix):
                 if _utc(upload["Initiated"]) >= older_than:
@@ -269,9 +269,9 @@ class S3BlobStore:
                 size, written = self._parts(upload["Key"], upload["UploadId"])
                 last = max(_utc(upload["Initiated"]), written) if written else _utc(upload["Initiated"])
                 if last < older_than:  # an upload in flight sends a part at least every few seconds
-                    yield TempUpload("multipart", f"{upload['Key']}?uploadId={upload['UploadId']}", size, last)
+                    yield Leftover("multipart", f"{upload['Key']}?uploadId={upload['UploadId']}", size, last)
 
-    def remove_temp_upload(self, upload: TempUpload) -> int:
+    def remove_leftover(self, upload: Leftover) -> int:
         try:
             if upload.kind == "object" and upload.name.startswith(self._full("tmp/")):
                 try:

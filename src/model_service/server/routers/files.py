@@ -17,7 +17,7 @@ from ..downloads import BlobResponse
 from ..intake import receive_form, receive_raw
 from ..params import ModelId
 from ..schemas import ErrorOut, FileInfoOut, UploadedOut, download_url, file_out, human_size
-from ..uploads import media_type
+from ..bodies import media_type
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 416, 422, 429, 503)

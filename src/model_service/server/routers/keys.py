@@ -16,7 +16,7 @@ from ..auth import AdminDep, ReaderDep
 from ..auth_schemas import KeyCreatedOut, KeyCreateIn, KeyOut, KeyRevokedOut, KeysOut, WhoAmIOut, key_out, whoami_out
 from ..deps import SettingsDep
 from ..schemas import ErrorOut
-from ..uploads import read_json, require_media_type, validate_as
+from ..bodies import read_json, require_media_type, validate_as
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)

@@ -11,7 +11,8 @@ from ...config import Settings
 from ...domain.audit import Action, describe_new_version, describe_with_file
 from ...domain.errors import Invalid
 from ...domain.models import ModelVersion
-from ...domain.registry import ReceivedFile, Registration, Registry
+from ...domain.registry import Registration, Registry
+from ...domain.uploads import Upload
 from ..auth import READ, Requester, WriterDep
 from ..deps import RegistryDep, SettingsDep, point_read
 from ..intake import receive_form
@@ -30,7 +31,7 @@ from ..schemas import (
     model_out,
     registered_out,
 )
-from ..uploads import parse_json, read_json, require_media_type, validate_as
+from ..bodies import parse_json, read_json, require_media_type, validate_as
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
@@ -74,7 +75,7 @@ def to_registration(request: RegisterRequest) -> Registration:
 
 
 async def _metadata_and_file(request: Request, registry: Registry, settings: Settings, schema: type,
-                             check: Any = None) -> tuple[Any, ReceivedFile | None]:
+                             check: Any = None) -> tuple[Any, Upload | None]:
     """JSON body, or multipart ``metadata`` plus ``file``: then ``check`` runs the registry's rules
     on the metadata as soon as it arrives, so a bad request fails before the file is stored."""
     kind = require_media_type(request, ("application/json", "multipart/form-data"))
@@ -90,7 +91,7 @@ async def _metadata_and_file(request: Request, registry: Registry, settings: Set
     file = await receive_form(request, registry, settings, fields={"metadata": on_metadata})
     if "metadata" not in parsed:
         if file is not None:
-            file.incoming.abort()
+            file.abort()
         raise Invalid("The multipart form needs a 'metadata' part (the JSON document)", code="missing_metadata")
     return parsed["metadata"], file
 
@@ -125,7 +126,7 @@ def build_router(settings: Settings) -> APIRouter:
             check(document)  # a JSON body was not checked on arrival
         except BaseException:
             if file is not None:
-                file.incoming.abort()
+                file.abort()
             raise
         audit = caller.audit(Action.REGISTER, describe_new_version)
         async with caller.recording_refusals(name=document.name):
@@ -191,7 +192,7 @@ def build_router(settings: Settings) -> APIRouter:
             caller.claim_created_by(document.created_by)  # a JSON body was not checked on arrival
         except BaseException:
             if file is not None:
-                file.incoming.abort()
+                file.abort()
             raise
         overrides = document.model_dump(exclude_unset=True)
         audit = caller.audit(Action.CREATE_VERSION, describe_new_version)

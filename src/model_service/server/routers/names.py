@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from ...config import Settings
 from ...domain.audit import Action, describe_alias_move
 from ...domain.errors import Invalid, NotFound
-from ...domain.ports import ANY
+from ...domain.plans.aliases import ANY
 from ...domain.query import as_utc
 from ..auth import READ, ReaderDep, WriterDep
 from ..deps import RegistryDep, SettingsDep
@@ -28,7 +28,7 @@ from ..discovery_schemas import (
 )
 from ..params import AliasName, Instant, Name, Ref
 from ..schemas import ErrorOut, ModelOut, model_out
-from ..uploads import read_json, require_media_type, validate_as
+from ..bodies import read_json, require_media_type, validate_as
 from .files import DOWNLOAD_RESPONSES, download_response
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -171,7 +171,7 @@ async def upload(request: Request, model_id: str, caller: Requester) -> Response
         received = await receive_form(request, registry, settings, fields={session.CSRF_FIELD: on_token})
         if not checked:
             if received is not None:
-                received.incoming.abort()
+                received.abort()
             session.check_form(request, None)  # no token: refused
         if received is None:
             raise Invalid("Choose a file to upload", code="missing_file")

@@ -1,12 +1,12 @@
-"""Aliases in MongoDB: reads, compare-and-swap moves and their events.
+"""Aliases in MongoDB: reads, and compare-and-swap moves with their events.
 
 Each ``name@alias`` ever set is one document ``{name, alias, model_id, version_major,
 version_minor, updated_at, updated_by, rev, outbox}``; removing the alias sets ``model_id`` to
-null, so the document (and its revision counter) stays. A move reads the document, checks the
-caller's expectation and the target, then writes conditionally on the revision it read
-(``rev``), putting the ``alias`` event in the document's outbox in the same write: two moves
-can never both apply to one state, and a move that lost the race re-reads and re-checks (a
-stale expectation is then :class:`Conflict`).
+null, so the document (and its revision counter) stays. A move reads the document and the
+target, lets :func:`~...domain.plans.aliases.plan_alias_move` decide, then writes conditionally
+on the revision it read (``rev``), putting the ``alias`` event in the document's outbox in the
+same write: two moves can never both apply to one state, and a move that lost the race reads
+and plans again (a stale expectation is then :class:`Conflict`).
 
 A version being deleted loses its aliases (``remove_for_version``); a move that targeted it
 while the deletion ran checks again after writing and takes the alias back off, so no alias is
@@ -21,15 +21,19 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from ...domain.errors import Conflict, Invalid, NotFound
-from ...domain.models import Alias, AliasMove, EventKind
-from ...domain.ports import ANY
+from ...domain import refusals
+from ...domain.audit import AuditHook
+from ...domain.errors import Conflict, NotFound
+from ...domain.models import Alias, AliasMove
+from ...domain.plans.aliases import AliasChange, Expected, Target, moving, plan_alias_move
+from ...domain.plans.retry import ALIAS_ATTEMPTS, Contended
 from ...domain.versions import Version
-from .documents import event_document, object_id, stamp, to_alias, utc
+from .base import MongoBase
+from .documents import event_document, object_id, stamp, to_alias
+from .errors import translated
 from .outbox import publish, pushed
 from .schema import LIVE, Collections
 
-MOVE_ATTEMPTS = 100
 SET = {"model_id": {"$ne": None}}
 
 
@@ -46,20 +50,19 @@ def all_aliases(db: Collections) -> list[Alias]:
     return [to_alias(doc) for doc in db.aliases.find(SET, sort=[("name", 1), ("alias", 1)])]
 
 
-def _describe(expected: Any) -> str:
-    return "not set" if expected is None else f"at {expected}"
-
-
-def _target(db: Collections, name: str, model_id: str) -> tuple[ObjectId, Version]:
+def target(db: Collections, model_id: str) -> Target | None:
     oid = object_id(model_id)
-    target = None if oid is None else db.models.find_one(
+    found = None if oid is None else db.models.find_one(
         {"_id": oid, **LIVE}, {"name": 1, "version_major": 1, "version_minor": 1})
-    if target is None:
-        raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
-    if target["name"] != name:
-        raise Invalid(f"Model {model_id} is a version of '{target['name']}', not of '{name}'",
-                      code="invalid_alias_target", details={"model_id": model_id, "name": target["name"]})
-    return oid, Version(target["version_major"], target["version_minor"])
+    return None if found is None else Target(model_id, found["name"],
+                                             Version(found["version_major"], found["version_minor"]))
+
+
+def _fields(after: Alias | None, when: datetime, actor: str) -> dict[str, Any]:
+    return {"model_id": None if after is None else ObjectId(after.model_id),
+            "version_major": None if after is None else after.version.major,
+            "version_minor": None if after is None else after.version.minor,
+            "updated_at": stamp(when), "updated_by": actor}
 
 
 def _write(db: Collections, current: dict[str, Any] | None, name: str, alias: str, fields: dict[str, Any],
@@ -83,54 +86,28 @@ def _write(db: Collections, current: dict[str, Any] | None, name: str, alias: st
     return True
 
 
-def move(db: Collections, name: str, alias: str, model_id: str | None, expected: Any, actor: str,
+def _apply(db: Collections, current: dict[str, Any] | None, change: AliasChange, actor: str) -> bool:
+    move = change.move
+    when = move.after.updated_at if move.after is not None else change.event.at if change.event else None
+    assert when is not None  # a removal always has its event
+    event = None if change.event is None else event_document(change.event)
+    return _write(db, current, move.name, move.alias, _fields(move.after, when, actor), event)
+
+
+def move(db: Collections, name: str, alias: str, model_id: str | None, expected: Expected, actor: str,
          at: datetime) -> AliasMove:
-    """See ``MetadataStore.move_alias``."""
-    for _attempt in range(MOVE_ATTEMPTS):
-        current = db.aliases.find_one({"name": name, "alias": alias})
-        before = None if current is None or current.get("model_id") is None else to_alias(current)
-        when = stamp(at)
-        if current is not None and utc(current["updated_at"]) > when:
-            # the alias's history stays in order even if this caller's clock is behind the last mover's
-            when = utc(current["updated_at"])
-        if expected is not ANY:
-            version = None if before is None else before.version
-            if version != expected:
-                raise Conflict(
-                    f"{name}@{alias} is {_describe(version)}, not {_describe(expected)} as expected",
-                    code="alias_conflict",
-                    details={"name": name, "alias": alias,
-                             "current_version": None if version is None else str(version),
-                             "expected_version": None if expected is None else str(expected)},
-                )
-        if model_id is None:
-            if before is None:
-                raise NotFound(f"{name}@{alias} is not set", code="alias_not_found",
-                               details={"name": name, "alias": alias})
-            oid, version, after = None, None, None
-        else:
-            oid, version = _target(db, name, model_id)
-            after = Alias(name, alias, model_id, version, when, actor)
-        event = None
-        if before is None or after is None or before.model_id != after.model_id:
-            event = event_document(EventKind.ALIAS, actor, when, {
-                "alias": alias,
-                "from_version": None if before is None else str(before.version),
-                "to_version": None if after is None else str(after.version),
-                "from_model_id": None if before is None else before.model_id,
-                "to_model_id": None if after is None else after.model_id,
-            }, model_id=ObjectId((after or before).model_id), model_name=name)
-        fields = {"model_id": oid, "version_major": None if version is None else version.major,
-                  "version_minor": None if version is None else version.minor, "updated_at": when,
-                  "updated_by": actor}
-        if not _write(db, current, name, alias, fields, event):
-            continue  # moved meanwhile: read it again
-        if oid is not None and db.models.count_documents({"_id": oid, **LIVE}, limit=1) == 0:
-            remove_for_version(db, oid, actor, when)  # its version was deleted while this move ran
-            raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
-        return AliasMove(name, alias, before, after)
-    raise Conflict(f"{name}@{alias} is being moved concurrently; try again", code="alias_conflict",
-                   details={"name": name, "alias": alias})
+    """One attempt of a move (see ``MetadataStore.move_alias``): :class:`Contended` if the
+    alias moved between the read and the write."""
+    current = db.aliases.find_one({"name": name, "alias": alias})
+    before = None if current is None or current.get("model_id") is None else to_alias(current)
+    found = None if model_id is None else target(db, model_id)
+    change = plan_alias_move(name, alias, before, model_id, found, expected, actor, stamp(at))
+    if not _apply(db, current, change, actor):
+        raise Contended()
+    if found is not None and db.models.count_documents({"_id": ObjectId(found.model_id), **LIVE}, limit=1) == 0:
+        remove_for_version(db, ObjectId(found.model_id), actor, at)  # its version was deleted while this move ran
+        raise refusals.model_not_found(found.model_id)
+    return change.move
 
 
 def remove_for_version(db: Collections, oid: ObjectId, actor: str, at: datetime) -> None:
@@ -138,24 +115,44 @@ def remove_for_version(db: Collections, oid: ObjectId, actor: str, at: datetime)
     for document in db.aliases.find({"model_id": oid}):
         version = Version(document["version_major"], document["version_minor"])
         try:  # only if it still points there: expecting that version is a compare-and-swap
-            move(db, document["name"], document["alias"], None, version, actor, at)
+            moving(document["name"], document["alias"],
+                   lambda document=document, version=version: move(db, document["name"], document["alias"], None,
+                                                                   version, actor, at))
         except (Conflict, NotFound):
             pass  # moved or removed meanwhile
 
 
 def import_alias(db: Collections, alias: Alias) -> bool:
     """See ``MetadataStore.import_alias``: set as it is, without an event."""
-    for _attempt in range(MOVE_ATTEMPTS):
+    for _attempt in range(ALIAS_ATTEMPTS):
         current = db.aliases.find_one({"name": alias.name, "alias": alias.alias})
         if current is not None and current.get("model_id") is not None:
             return False
-        try:
-            oid, version = _target(db, alias.name, alias.model_id)
-        except NotFound:
-            raise NotFound(f"{alias.name}@{alias.alias} points at {alias.model_id}, which is not here",
-                           code="model_not_found", details={"model_id": alias.model_id}) from None
-        fields = {"model_id": oid, "version_major": version.major, "version_minor": version.minor,
-                  "updated_at": stamp(alias.updated_at), "updated_by": alias.updated_by}
-        if _write(db, current, alias.name, alias.alias, fields, None):
+        found = target(db, alias.model_id)
+        if found is None:
+            raise refusals.alias_target_missing(alias.name, alias.alias, alias.model_id)
+        if found.name != alias.name:
+            raise refusals.invalid_alias_target(alias.model_id, alias.name, found.name)
+        after = Alias(alias.name, alias.alias, alias.model_id, found.version, alias.updated_at, alias.updated_by)
+        if _write(db, current, alias.name, alias.alias, _fields(after, alias.updated_at, alias.updated_by), None):
             return True
     return False
+
+
+class MongoAliases(MongoBase):
+    @translated
+    def aliases(self, name: str) -> list[Alias]:
+        return aliases_of(self.db, name)
+
+    @translated
+    def get_alias(self, name: str, alias: str) -> Alias:
+        found = find_alias(self.db, name, alias)
+        if found is None:
+            raise refusals.alias_not_found(name, alias)
+        return found
+
+    @translated
+    def move_alias(self, name: str, alias: str, model_id: str | None, expected: Expected, actor: str,
+                   at: datetime, audit: AuditHook | None = None) -> AliasMove:
+        return self._audited(audit, moving(name, alias, lambda: move(self.db, name, alias, model_id, expected,
+                                                                     actor, at)))

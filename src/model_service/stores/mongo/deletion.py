@@ -26,43 +26,40 @@ from bson import ObjectId
 
 from ...domain.errors import Conflict
 from ...domain.models import EventKind, ModelVersion
+from ...domain.plans.deletions import deleted, refuse_if_aliased, releases_blob
+from ...domain.plans.retry import Contended
+from ...domain.plans.updates import changing
 from . import aliases
 from .documents import event_document, read, to_model, utc
 from .locks import BlobLocks
 from .schema import LIVE, Collections, live
 
-ATTEMPTS = 50
-
 
 def delete(db: Collections, locks: BlobLocks, model_id: str, release_blob: Callable[[str], None], actor: str,
            at: datetime, *, unless_aliased: bool = False) -> ModelVersion:
     """See ``MetadataStore.delete``."""
-    for _attempt in range(ATTEMPTS):
+    def attempt() -> ModelVersion:
         document = live(db, model_id, {"file_metadata.sha256": 1, "name": 1, "version": 1})
         if unless_aliased:
             _refuse_if_aliased(db, document)  # before the mark: no reader sees a version come and go
         sha256 = (document.get("file_metadata") or {}).get("sha256")
         with locks.hold(sha256) if sha256 else nullcontext():
-            deleted = _delete(db, model_id, document, sha256, release_blob, actor, at, unless_aliased)
-        if deleted is not None:
-            return deleted
-    raise Conflict(f"Model {model_id} is being changed concurrently; try again", code="update_conflict",
-                   details={"model_id": model_id})
+            return _delete(db, model_id, document, sha256, release_blob, actor, at, unless_aliased)
+    return changing(model_id, attempt)
 
 
 def _delete(db: Collections, model_id: str, document: Mapping[str, Any], sha256: str | None,
             release_blob: Callable[[str], None], actor: str, at: datetime,
-            unless_aliased: bool = False) -> ModelVersion | None:
-    """Under the lock of the version's blob (if any); None if a file was attached meanwhile."""
+            unless_aliased: bool = False) -> ModelVersion:
+    """Under the lock of the version's blob (if any); :class:`Contended` if a file was attached meanwhile."""
     oid = document["_id"]
-    deleted = event_document(EventKind.DELETED, actor, at, {"version": document["version"]},
-                             model_id=oid, model_name=document["name"])
+    event = event_document(deleted(str(oid), document["name"], document["version"], actor, at))
     file = {"file_metadata.sha256": sha256} if sha256 else {"file_metadata": None}
     marked = db.models.find_one_and_update(
-        {"_id": oid, **file, **LIVE}, {"$set": {"deleting": {"at": datetime.now(UTC), "event": deleted}}}, read())
+        {"_id": oid, **file, **LIVE}, {"$set": {"deleting": {"at": datetime.now(UTC), "event": event}}}, read())
     if marked is None:
         live(db, model_id)  # NotFound if it was deleted meanwhile; else its file changed: again
-        return None
+        raise Contended()
     if unless_aliased:
         # Again once marked: a move that wrote its alias before the mark is seen here (the
         # version is kept); one that writes after it sees the mark and takes its alias back off.
@@ -71,23 +68,21 @@ def _delete(db: Collections, model_id: str, document: Mapping[str, Any], sha256:
         except Conflict:
             db.models.update_one({"_id": oid}, {"$unset": {"deleting": ""}})
             raise
-    if sha256 is not None and db.models.count_documents(
-            {"file_metadata.sha256": sha256, "_id": {"$ne": oid}, **LIVE}, limit=1) == 0:
+    others = 0 if sha256 is None else db.models.count_documents(
+        {"file_metadata.sha256": sha256, "_id": {"$ne": oid}, **LIVE}, limit=1)
+    if sha256 is not None and releases_blob(sha256, others):
         try:
             release_blob(sha256)  # the last reference: the blob goes before the version does
         except BaseException:
             db.models.update_one({"_id": oid}, {"$unset": {"deleting": ""}})
             raise
-    finish(db, oid, deleted)
+    finish(db, oid, event)
     return to_model(marked)
 
 
 def _refuse_if_aliased(db: Collections, document: Mapping[str, Any]) -> None:
-    held = sorted(alias["alias"] for alias in db.aliases.find({"model_id": document["_id"]}, {"alias": 1}))
-    if held:
-        what = f"{document['name']} {document.get('version', '')}".strip()
-        raise Conflict(f"{what} is kept: alias {', '.join(held)} points at it",
-                       code="version_aliased", details={"model_id": str(document["_id"]), "aliases": held})
+    held = [alias["alias"] for alias in db.aliases.find({"model_id": document["_id"]}, {"alias": 1})]
+    refuse_if_aliased(str(document["_id"]), f"{document['name']} {document.get('version', '')}".strip(), held)
 
 
 def finish(db: Collections, oid: ObjectId, deleted: dict[str, Any]) -> None:

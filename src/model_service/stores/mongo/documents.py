@@ -47,7 +47,6 @@ from bson.errors import InvalidId
 
 from ...domain.errors import Invalid
 from ...domain.models import Alias, Event, EventKind, FileInfo, ModelVersion, Status
-from ...domain.naming import accuracy_of
 from ...domain.scanning import ScanResult
 from ...domain.versions import Version
 
@@ -218,7 +217,7 @@ def model_document(model: ModelVersion, seq: int) -> dict[str, Any]:
         "created_at": stamp(model.created_at),
         "updated_at": stamp(model.updated_at),
         "download_count": model.download_count,
-        "accuracy": accuracy_of(model.metrics),
+        "accuracy": model.accuracy,
         "search_text": search_text(model.name, model.algorithm, model.description, model.tags),
         "rev": 0,
         **param_fields(model.hyperparameters),
@@ -226,6 +225,23 @@ def model_document(model: ModelVersion, seq: int) -> dict[str, Any]:
     if model.file is not None:
         document["file_metadata"] = file_document(model.file)
     return document
+
+
+_ENCODED = {
+    "status": lambda model: model.status.value,
+    "tags": lambda model: list(model.tags),
+    "metrics": lambda model: encode(model.metrics),
+    "updated_at": lambda model: stamp(model.updated_at),
+}
+
+
+def changed_fields(model: ModelVersion, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The stored values of a plan's changed ``fields`` (fields of the same names), and the
+    search text again when what it is made of changed."""
+    values = {name: _ENCODED[name](model) if name in _ENCODED else getattr(model, name) for name in fields}
+    if "tags" in values or "description" in values:
+        values["search_text"] = search_text(model.name, model.algorithm, model.description, model.tags)
+    return values
 
 
 def to_model(document: Mapping[str, Any]) -> ModelVersion:
@@ -260,17 +276,18 @@ def to_model(document: Mapping[str, Any]) -> ModelVersion:
 
 # ---- events and aliases -------------------------------------------------------------------------------
 
-def event_document(kind: EventKind | str, actor: str, at: datetime, data: Mapping[str, Any] | None = None, *,
-                   model_id: ObjectId | None = None, model_name: str | None = None,
-                   event_id: ObjectId | None = None) -> dict[str, Any]:
-    """An event as stored. Events waiting in a version's outbox leave out ``model_id`` and
-    ``model_name`` (those of the document holding them) until they are published."""
-    document: dict[str, Any] = {"_id": event_id or ObjectId(), "kind": EventKind(kind).value, "actor": actor,
-                                "at": stamp(at), "data": encode(dict(data or {}))}
-    if model_id is not None:
-        document["model_id"] = model_id
-        document["model_name"] = model_name
-    return document
+def event_document(event: Event) -> dict[str, Any]:
+    """An event as stored in ``events`` (or in an alias's outbox, which holds complete events),
+    under a new id: ids ascend in the order events are made, the order of equal times."""
+    return {"_id": ObjectId(), "model_id": ObjectId(event.model_id), "model_name": event.model_name,
+            "kind": EventKind(event.kind).value, "actor": event.actor, "at": stamp(event.at),
+            "data": encode(dict(event.data))}
+
+
+def outbox_document(event: Event) -> dict[str, Any]:
+    """An event waiting in a version's outbox: without ``model_id`` and ``model_name``, which
+    are those of the document holding it, given when it is published (``outbox.py``)."""
+    return {key: value for key, value in event_document(event).items() if key not in ("model_id", "model_name")}
 
 
 def to_event(document: Mapping[str, Any]) -> Event:

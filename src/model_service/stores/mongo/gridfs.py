@@ -24,7 +24,7 @@ blob turns it back into that upload's pending file instead of dropping its chunk
 
 A process that dies mid-upload leaves chunks without a files document, or a pending file:
 leftovers that ``model-service gc`` removes once their ``uploadDate`` (or, for chunks, their
-file id's time) is older than its threshold (:meth:`GridFsBlobStore.temp_uploads`).
+file id's time) is older than its threshold (:meth:`GridFsBlobStore.leftovers`).
 
 Reads go through pymongo's ``GridOut`` (seek, then chunk by chunk): a ranged read fetches only
 the chunks from the offset on. The seed's index on ``metadata.algorithm`` + ``uploadDate`` is
@@ -48,7 +48,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, PyMongoError
 
 from ...domain.errors import Invalid, NotFound, Unavailable
-from ...domain.ports import Health, StoredBlob, TempUpload
+from ...domain.ports import Health, StoredBlob, Leftover
 
 log = logging.getLogger(__name__)
 
@@ -220,19 +220,19 @@ class GridFsBlobStore:
                 return
             after = page[-1]["metadata"]["sha256"]
 
-    def temp_uploads(self, older_than: datetime) -> Iterator[TempUpload]:
+    def leftovers(self, older_than: datetime) -> Iterator[Leftover]:
         """Pending files finished before ``older_than``, and chunks without a files document
         whose file id was made (when the upload began) before it."""
         try:
             for document in self.files.find({"metadata.state": PENDING, "uploadDate": {"$lt": older_than}},
                                             {"length": 1, "uploadDate": 1}, sort=[("_id", ASCENDING)]):
-                yield TempUpload("pending", str(document["_id"]), int(document["length"]),
+                yield Leftover("pending", str(document["_id"]), int(document["length"]),
                                  _aware(document["uploadDate"]))
             yield from self._orphan_chunks(ObjectId.from_datetime(older_than))
         except PyMongoError as exc:
             raise _translate(exc, "listing temporary uploads") from None
 
-    def _orphan_chunks(self, before: ObjectId) -> Iterator[TempUpload]:
+    def _orphan_chunks(self, before: ObjectId) -> Iterator[Leftover]:
         groups = self.chunks.aggregate([{"$match": {"files_id": {"$lt": before}}},
                                         {"$group": {"_id": "$files_id", "chunks": {"$sum": 1}}},
                                         {"$sort": {"_id": 1}}])
@@ -244,14 +244,14 @@ class GridFsBlobStore:
                 batch = []
         yield from self._without_files(batch)
 
-    def _without_files(self, groups: list[dict[str, Any]]) -> Iterator[TempUpload]:
+    def _without_files(self, groups: list[dict[str, Any]]) -> Iterator[Leftover]:
         ids = [group["_id"] for group in groups if isinstance(group["_id"], ObjectId)]
         if not ids:
             return
         present = {document["_id"] for document in self.files.find({"_id": {"$in": ids}}, {"_id": 1})}
         for files_id in ids:
             if files_id not in present:
-                yield TempUpload("chunks", str(files_id), self._chunks_size(files_id), files_id.generation_time)
+                yield Leftover("chunks", str(files_id), self._chunks_size(files_id), files_id.generation_time)
 
     def _chunks_size(self, files_id: ObjectId) -> int:
         """The bytes of a file's chunks: all full but the last (one read of the last one)."""
@@ -259,7 +259,7 @@ class GridFsBlobStore:
         last = self.chunks.find_one({"files_id": files_id}, {"data": 1}, sort=[("n", DESCENDING)])
         return 0 if last is None else (count - 1) * self.chunk_size + len(last["data"])
 
-    def remove_temp_upload(self, upload: TempUpload) -> int:
+    def remove_leftover(self, upload: Leftover) -> int:
         if upload.kind not in ("pending", "chunks") or not ObjectId.is_valid(upload.name):
             raise Invalid(f"Not a temporary upload of this store: {upload.kind} {upload.name!r}",
                           code="invalid_temp_upload")

@@ -7,7 +7,7 @@ index that exists is a no-op), so every start brings a database up to date.
   ``aliases``: one document per ``name@alias`` ever set (``model_id`` null once removed);
   ``blob_locks``: per-sha256 locks (``locks.py``); ``counters``: the insertion sequence;
   ``imports``: records being copied in by ``model-service migrate`` (``transfer.py``);
-  ``api_keys`` and ``audit_log`` (``security.py``).
+  ``api_keys`` (``keys.py``) and ``audit_log`` (``audit.py``).
 * The seed's three indexes, under the seed's names: ``algorithm_status_created_idx``,
   ``tags_accuracy_idx`` and the wildcard text index ``full_text_search_idx`` (MongoDB allows one
   text index per collection; the seed's tools may use it for ``$text``, the service's ``q`` is a
@@ -32,13 +32,13 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
-from ...domain.errors import NotFound
+from ...domain import refusals
 from .documents import object_id
-from .security import API_KEYS, AUDIT_LOG
 
 log = logging.getLogger(__name__)
 
 MODELS, EVENTS, ALIASES, LOCKS, COUNTERS, IMPORTS = "models", "events", "aliases", "blob_locks", "counters", "imports"
+API_KEYS, AUDIT_LOG = "api_keys", "audit_log"
 VERSION_INDEX = "name_version_unique"
 TEXT_INDEX = "full_text_search_idx"
 # A text index under another name (code 85), or one of ours with other options (code 86).
@@ -93,6 +93,9 @@ INDEXES = [
 ]
 
 
+EVENT_ORDER = [("at", 1), ("_id", 1)]
+"""A version's events, oldest first (ids ascend with insertion, so they order events of one time)."""
+
 LIVE: dict[str, Any] = {"deleting": {"$exists": False}}
 """Versions not being deleted (a deletion marks its version first; see ``metadata.py``)."""
 
@@ -116,7 +119,7 @@ def live(db: Collections, model_id: str, projection: Mapping[str, Any] | None = 
     oid = object_id(model_id)
     document = None if oid is None else db.models.find_one({"_id": oid, **LIVE}, projection)
     if document is None:
-        raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
+        raise refusals.model_not_found(model_id)
     return document
 
 

@@ -1,4 +1,10 @@
-"""Aliases in SQL: read, compare-and-swap moves, and their events."""
+"""Aliases in SQL: reads, and compare-and-swap moves applied with their events.
+
+A move locks the alias's row (when it exists), reads where it points and the target version,
+lets :func:`~...domain.plans.aliases.plan_alias_move` decide, and writes the plan in the same
+transaction. Two first settings of one alias at once collide on the (name, alias) key: the
+loser plans again from a fresh read.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,14 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from ...domain.errors import Conflict, Invalid, NotFound
-from ...domain.models import Alias, AliasMove, EventKind
-from ...domain.ports import ANY
+from ...domain import refusals
+from ...domain.audit import AuditHook
+from ...domain.models import Alias, AliasMove
+from ...domain.plans.aliases import AliasChange, Expected, Target, moving, plan_alias_move
+from ...domain.plans.retry import Contended
 from ...domain.versions import Version
-from .rows import append_event
+from .base import SqlBase
+from .rows import insert_events
 from .schema import aliases, models
 
 _ALIAS_ROWS = select(
@@ -31,6 +40,16 @@ def aliases_of(connection: Connection, name: str) -> list[Alias]:
     return [_to_alias(row) for row in rows]
 
 
+def aliases_of_version(connection: Connection, model_id: str) -> list[Alias]:
+    rows = connection.execute(_ALIAS_ROWS.where(aliases.c.model_id == model_id).order_by(aliases.c.alias))
+    return [_to_alias(row) for row in rows]
+
+
+def all_aliases(connection: Connection) -> list[Alias]:
+    """Every alias of every name, by name then alias."""
+    return [_to_alias(row) for row in connection.execute(_ALIAS_ROWS.order_by(aliases.c.name, aliases.c.alias))]
+
+
 def find_alias(connection: Connection, name: str, alias: str, *, for_update: bool = False) -> Alias | None:
     """The alias, or None. ``for_update`` first locks the alias row on its own and reads the
     version in a second statement: a locking read joined to ``models`` would, after waiting for
@@ -43,65 +62,59 @@ def find_alias(connection: Connection, name: str, alias: str, *, for_update: boo
     return None if row is None else _to_alias(row)
 
 
-def _describe(expected: Any) -> str:
-    return "not set" if expected is None else f"at {expected}"
+def target(connection: Connection, model_id: str) -> Target | None:
+    row = connection.execute(
+        select(models.c.name, models.c.version_major, models.c.version_minor).where(models.c.id == model_id)
+    ).first()
+    return None if row is None else Target(model_id, row.name, Version(row.version_major, row.version_minor))
 
 
-def move(connection: Connection, name: str, alias: str, model_id: str | None, expected: Any, actor: str,
+def apply(connection: Connection, change: AliasChange) -> bool:
+    """Write a planned move and its event, inside the caller's transaction, if the alias still
+    points where the plan read it (False, writing nothing, if it was moved meanwhile)."""
+    move = change.move
+    where = [aliases.c.name == move.name, aliases.c.alias == move.alias]
+    if move.before is not None:
+        where.append(aliases.c.model_id == move.before.model_id)
+    if move.after is None:
+        applied = connection.execute(delete(aliases).where(*where)).rowcount > 0
+    else:
+        values = {"model_id": move.after.model_id, "updated_at": move.after.updated_at,
+                  "updated_by": move.after.updated_by}
+        if move.before is None:
+            connection.execute(insert(aliases).values(name=move.name, alias=move.alias, **values))
+            applied = True
+        else:
+            applied = connection.execute(update(aliases).where(*where).values(values)).rowcount > 0
+    if applied:
+        insert_events(connection, () if change.event is None else (change.event,))
+    return applied
+
+
+def move(connection: Connection, name: str, alias: str, model_id: str | None, expected: Expected, actor: str,
          at: datetime) -> AliasMove:
     """One alias change inside the caller's transaction (see ``MetadataStore.move_alias``)."""
     before = find_alias(connection, name, alias, for_update=True)
-    if before is not None and before.updated_at > at:
-        # moves of one alias are serialised by its row lock; a move whose clock reading was taken
-        # before the previous move committed still follows it in the alias's history
-        at = before.updated_at
-    if expected is not ANY:
-        current = None if before is None else before.version
-        if current != expected:
-            raise Conflict(
-                f"{name}@{alias} is {_describe(current)}, not {_describe(expected)} as expected",
-                code="alias_conflict",
-                details={"name": name, "alias": alias, "current_version": None if current is None else str(current),
-                         "expected_version": None if expected is None else str(expected)},
-            )
-    if model_id is None:
-        if before is None:
-            raise NotFound(f"{name}@{alias} is not set", code="alias_not_found", details={"name": name, "alias": alias})
-        connection.execute(delete(aliases).where(aliases.c.name == name, aliases.c.alias == alias))
-        after = None
-    else:
-        target = connection.execute(
-            select(models.c.name, models.c.version_major, models.c.version_minor).where(models.c.id == model_id)
-        ).first()
-        if target is None:
-            raise NotFound(f"Model {model_id} not found", code="model_not_found", details={"model_id": model_id})
-        if target.name != name:
-            raise Invalid(f"Model {model_id} is a version of '{target.name}', not of '{name}'",
-                          code="invalid_alias_target", details={"model_id": model_id, "name": target.name})
-        values = {"model_id": model_id, "updated_at": at, "updated_by": actor}
-        if before is None:
-            connection.execute(insert(aliases).values(name=name, alias=alias, **values))
-        else:
-            connection.execute(update(aliases).where(aliases.c.name == name, aliases.c.alias == alias).values(values))
-        after = Alias(name, alias, model_id, Version(target.version_major, target.version_minor), at, actor)
-    if before is not None and after is not None and before.model_id == after.model_id:
-        return AliasMove(name, alias, before, after)  # already there: nothing to record
-    append_event(connection, (after or before).model_id, name, EventKind.ALIAS, actor, at, {
-        "alias": alias,
-        "from_version": None if before is None else str(before.version),
-        "to_version": None if after is None else str(after.version),
-        "from_model_id": None if before is None else before.model_id,
-        "to_model_id": None if after is None else after.model_id,
-    })
-    return AliasMove(name, alias, before, after)
+    found = None if model_id is None else target(connection, model_id)
+    change = plan_alias_move(name, alias, before, model_id, found, expected, actor, at)
+    if not apply(connection, change):  # the row is locked: only a move that began first could change it
+        raise Contended()
+    return change.move
 
 
-def remove_for_version(connection: Connection, model_id: str, name: str, actor: str, at: datetime) -> None:
-    """Before a version is deleted: remove the aliases that point at it, each recorded."""
-    for row in connection.execute(select(aliases.c.alias).where(aliases.c.model_id == model_id)).all():
-        move(connection, name, row.alias, None, ANY, actor, at)
+class SqlAliases(SqlBase):
+    def aliases(self, name: str) -> list[Alias]:
+        with self._read() as connection:
+            return aliases_of(connection, name)
 
+    def get_alias(self, name: str, alias: str) -> Alias:
+        with self._read() as connection:
+            found = find_alias(connection, name, alias)
+        if found is None:
+            raise refusals.alias_not_found(name, alias)
+        return found
 
-def all_aliases(connection: Connection) -> list[Alias]:
-    """Every alias of every name, by name then alias."""
-    return [_to_alias(row) for row in connection.execute(_ALIAS_ROWS.order_by(aliases.c.name, aliases.c.alias))]
+    def move_alias(self, name: str, alias: str, model_id: str | None, expected: Expected, actor: str,
+                   at: datetime, audit: AuditHook | None = None) -> AliasMove:
+        return moving(name, alias, lambda: self._attempt(
+            lambda connection: move(connection, name, alias, model_id, expected, actor, at), audit))

@@ -1,25 +1,34 @@
-"""Rows of the SQL store ↔ domain records, and the one way events are appended."""
+"""Rows of the SQL store ↔ domain records (versions, events, keys, audit records), and the one
+way events and audit records are appended."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from ...domain.audit import AuditRecord
+from ...domain.keys import ApiKey, Scope
 from ...domain.models import Event, EventKind, FileInfo, ModelVersion, Status
 from ...domain.scanning import ScanResult
 from ...domain.versions import Version
-from .schema import events
+from .schema import audit_log, events
 
 _INSERT_EVENT = insert(events)
 
 
-def append_event(connection: Connection, model_id: str, name: str, kind: EventKind, actor: str, at: datetime,
-                 data: Mapping[str, Any] | None = None) -> None:
-    connection.execute(_INSERT_EVENT, {"model_id": model_id, "model_name": name, "kind": kind.value,
-                                       "actor": actor, "at": at, "data": dict(data or {})})
+def event_row(event: Event) -> dict[str, Any]:
+    """An event's row; its ``id`` is the table's own (the order of insertion)."""
+    return {"model_id": event.model_id, "model_name": event.model_name, "kind": event.kind.value,
+            "actor": event.actor, "at": event.at, "data": dict(event.data)}
+
+
+def insert_events(connection: Connection, new: Iterable[Event]) -> None:
+    """Append events in order, inside the caller's transaction."""
+    rows = [event_row(event) for event in new]
+    if rows:
+        connection.execute(_INSERT_EVENT, rows)
 
 
 def to_event(row: Mapping[str, Any]) -> Event:
@@ -29,6 +38,39 @@ def to_event(row: Mapping[str, Any]) -> Event:
 
 def version_of(row: Mapping[str, Any]) -> str:
     return str(Version(row["version_major"], row["version_minor"]))
+
+
+def model_row(model: ModelVersion) -> dict[str, Any]:
+    """A version's row, with the derived columns beside it (``accuracy``)."""
+    return {
+        "id": model.id,
+        "name": model.name,
+        "version_major": model.version.major,
+        "version_minor": model.version.minor,
+        "algorithm": model.algorithm,
+        "hyperparameters": model.hyperparameters,
+        "metrics": model.metrics,
+        "dataset_info": model.dataset_info,
+        "tags": list(model.tags),
+        "description": model.description,
+        "created_by": model.created_by,
+        "status": model.status.value,
+        "parent_model_id": model.parent_model_id,
+        "format": model.format,
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+        "download_count": model.download_count,
+        "accuracy": model.accuracy,
+        **file_columns(model.file),
+    }
+
+
+_COLUMN_OF = {"status": lambda model: model.status.value, "tags": lambda model: list(model.tags)}
+
+
+def changed_columns(model: ModelVersion, fields: Iterable[str]) -> dict[str, Any]:
+    """The columns of the record's ``fields`` (a plan's changed fields: columns of the same names)."""
+    return {name: _COLUMN_OF[name](model) if name in _COLUMN_OF else getattr(model, name) for name in fields}
 
 
 def file_columns(file: FileInfo | None) -> dict[str, Any]:
@@ -77,3 +119,39 @@ def to_model(row: Mapping[str, Any]) -> ModelVersion:
         updated_at=row["updated_at"],
         download_count=row["download_count"],
     )
+
+
+# ---- API keys and the audit log ---------------------------------------------------------------
+
+def key_row(key: ApiKey) -> dict[str, Any]:
+    return {"key_id": key.key_id, "name": key.name, "scopes": " ".join(scope.value for scope in key.scopes),
+            "name_prefix": key.name_prefix, "secret_hash": key.secret_hash, "created_at": key.created_at,
+            "created_by": key.created_by, "expires_at": key.expires_at, "revoked_at": key.revoked_at,
+            "revoked_by": key.revoked_by}
+
+
+def to_key(row: Mapping[str, Any]) -> ApiKey:
+    return ApiKey(key_id=row["key_id"], name=row["name"], scopes=tuple(Scope(s) for s in row["scopes"].split()),
+                  name_prefix=row["name_prefix"], secret_hash=row["secret_hash"], created_at=row["created_at"],
+                  created_by=row["created_by"], expires_at=row["expires_at"], revoked_at=row["revoked_at"],
+                  revoked_by=row["revoked_by"])
+
+
+def audit_row(record: AuditRecord) -> dict[str, Any]:
+    return {"id": record.id, "at": record.at, "action": record.action, "actor": record.actor,
+            "key_id": record.key_id, "model_id": record.model_id, "name": record.name, "version": record.version,
+            "details": dict(record.details), "client_ip": record.client_ip, "request_id": record.request_id}
+
+
+def to_audit(row: Mapping[str, Any]) -> AuditRecord:
+    return AuditRecord(id=row["id"], at=row["at"], action=row["action"], actor=row["actor"], key_id=row["key_id"],
+                       model_id=row["model_id"], name=row["name"], version=row["version"], details=row["details"],
+                       client_ip=row["client_ip"], request_id=row["request_id"])
+
+
+_INSERT_AUDIT = insert(audit_log)  # built once: a write's record is appended on every write
+
+
+def insert_audit(connection: Connection, record: AuditRecord) -> None:
+    """Append the record of a write, in its transaction: its id is new, so no check for one there."""
+    connection.execute(_INSERT_AUDIT, audit_row(record))

@@ -33,7 +33,6 @@ from sqlalchemy import (
 )
 from sqlalchemy import column as sql_column
 
-from ...domain.errors import Malformed
 from ...domain.query import (
     And,
     Comparison,
@@ -466,8 +465,3 @@ class SqlSearch:
         if sets is not None and not direct:  # counted from the index sets alone
             return select(func.count()).select_from(sets.subquery())
         return select(func.count()).select_from(models).where(self.where(query.where))
-
-
-def check_page(offset: int, limit: int) -> None:
-    if offset < 0 or limit < 1:
-        raise Malformed("A page starts at 1 and holds at least one version", code="invalid_page")

@@ -7,7 +7,10 @@ from datetime import date, datetime
 from typing import Any
 
 from ...domain.models import EventKind, ModelVersion, RegistryStats
+from ...domain.ports.figures import check_counted
+from .base import MongoBase
 from .documents import HIDDEN, to_model
+from .errors import translated
 from .schema import LIVE, MODELS, Collections
 
 WITH_FILE = {**LIVE, "file_metadata.sha256": {"$type": "string"}}
@@ -116,3 +119,26 @@ def summary(db: Collections) -> dict[str, int]:
     return {"total_models": db.models.count_documents(LIVE),
             "active_models": db.models.count_documents({**LIVE, "status": "active"}),
             "stored_bytes": file_figures(db)["stored_bytes"]}
+
+
+class MongoFigures(MongoBase):
+    @translated
+    def statistics(self, *, added_since: datetime, downloads_since: datetime, today: datetime) -> RegistryStats:
+        return statistics(self.db, added_since=added_since, downloads_since=downloads_since, today=today)
+
+    @translated
+    def popular(self, limit: int, since: datetime | None = None) -> list[tuple[ModelVersion, int]]:
+        return popular(self.db, limit, since)
+
+    @translated
+    def value_counts(self, field: str, limit: int) -> list[tuple[str, int]]:
+        check_counted(field)
+        return value_counts(self.db, field, limit)
+
+    @translated
+    def downloads_by_day(self, since: datetime, until: datetime) -> dict[date, int]:
+        return downloads_by_day(self.db, since, until)
+
+    @translated
+    def summary(self) -> dict[str, int]:
+        return summary(self.db)

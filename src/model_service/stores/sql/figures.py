@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Date, and_, cast, func, select
+from sqlalchemy import Connection, Date, and_, case, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from ...domain.models import ModelVersion, RegistryStats
+from ...domain.ports.figures import check_counted
+from .base import SqlBase
 from .rows import to_model
 from .schema import events, model_tags, models
 
@@ -109,3 +111,30 @@ def utc_day(connection: Connection, column) -> ColumnElement:
 def _as_date(value: date | str) -> date:
     """SQLite's ``date()`` is text (``YYYY-MM-DD``); PostgreSQL's cast a ``date``."""
     return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+class SqlFigures(SqlBase):
+    def statistics(self, *, added_since: datetime, downloads_since: datetime, today: datetime) -> RegistryStats:
+        with self._read(snapshot=True) as connection:
+            return statistics(connection, added_since=added_since, downloads_since=downloads_since, today=today)
+
+    def popular(self, limit: int, since: datetime | None = None) -> list[tuple[ModelVersion, int]]:
+        with self._read() as connection:
+            return popular(connection, limit, since)
+
+    def value_counts(self, field: str, limit: int) -> list[tuple[str, int]]:
+        check_counted(field)
+        with self._read() as connection:
+            return value_counts(connection, field, limit)
+
+    def downloads_by_day(self, since: datetime, until: datetime) -> dict[date, int]:
+        with self._read() as connection:
+            return downloads_by_day(connection, since, until)
+
+    def summary(self) -> dict[str, int]:
+        with self._read(snapshot=True) as connection:
+            total, active = connection.execute(
+                select(func.count(), func.coalesce(func.sum(case((models.c.status == "active", 1), else_=0)), 0))
+            ).one()
+            stored = stored_bytes(connection)
+        return {"total_models": int(total), "active_models": int(active), "stored_bytes": stored}
