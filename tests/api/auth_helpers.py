@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 
-from model_service.domain.audit import Caller
-from model_service.domain.keys import ApiKey, Scope, hash_secret
+from model_service.domain.callers import Caller
+from model_service.domain.keys import ApiKey, hash_secret
+from model_service.domain.callers import Scope
 
 BOOTSTRAP = "bootstrap-" + "k" * 40
 
@@ -17,7 +18,7 @@ BOOTSTRAP = "bootstrap-" + "k" * 40
 def issue(app: FastAPI, name: str, *scopes: str, prefix: str | None = None,
           expires_at: datetime | None = None) -> str:
     """A new key's secret."""
-    return app.state.access.keys.create(Caller(actor="test-setup"), name=name, scopes=scopes or ("read",),
+    return app.state.auth.keys.create(Caller(actor="test-setup"), name=name, scopes=scopes or ("read",),
                                         name_prefix=prefix, expires_at=expires_at).secret
 
 
@@ -35,7 +36,7 @@ def expired(app: FastAPI, name: str = "old-ci", *scopes: str) -> str:
 
 def revoked(app: FastAPI, name: str = "leaked", *scopes: str) -> str:
     secret = issue(app, name, *(scopes or ("admin",)))
-    app.state.access.keys.revoke(Caller(actor="test-setup"), secret.split("_")[1])
+    app.state.auth.keys.revoke(Caller(actor="test-setup"), secret.split("_")[1])
     return secret
 
 

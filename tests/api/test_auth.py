@@ -81,7 +81,7 @@ def test_a_key_stops_working_when_its_time_comes(make_client):
     secret = issue(client.app, "short-lived", "read", expires_at=datetime.now(UTC) + timedelta(seconds=1))
     assert client.get(MODELS, headers=auth(secret)).status_code == 200
 
-    client.app.state.access.keys.clock = lambda: datetime.now(UTC) + timedelta(seconds=2)
+    client.app.state.auth.keys.clock = lambda: datetime.now(UTC) + timedelta(seconds=2)
 
     assert client.get(MODELS, headers=auth(secret)).json()["code"] == "api_key_expired"
 
@@ -112,7 +112,7 @@ def test_a_key_revoked_through_another_replica_stops_working_within_the_cache_ti
 
     assert two.get(MODELS, headers=auth(secret)).status_code == 401
     assert cached.get(MODELS, headers=auth(secret)).status_code == 200  # trusted until its cache time is up
-    cached.app.state.access.keys.forget()
+    cached.app.state.auth.keys.forget()
     assert cached.get(MODELS, headers=auth(secret)).status_code == 401
 
 

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from model_service.domain.keys import Scope
+from model_service.domain.callers import Scope
 from model_service.server import auth
 from model_service.server.app import create_app
 from tests.conftest import make_settings

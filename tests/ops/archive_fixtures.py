@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from model_service.domain.audit import AuditQuery, AuditRecord
 from model_service.domain.ids import new_id
-from model_service.domain.keys import ApiKey, Scope
+from model_service.domain.keys import ApiKey
+from model_service.domain.callers import Scope
 from model_service.domain.models import FileInfo, ModelVersion, Status
 from model_service.domain.plans.aliases import ANY
 from model_service.domain.ports import BlobStore

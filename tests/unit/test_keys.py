@@ -13,13 +13,13 @@ from model_service.domain.audit import (
     Auditor,
     AuditQuery,
     AuditRecord,
-    Caller,
     append_after,
     cursor_of,
     parse_cursor,
 )
 from model_service.domain.errors import Conflict, Forbidden, Invalid, Malformed, NotFound, Unauthorized
-from model_service.domain.keys import ApiKey, Keys, Principal, Scope, granted, hash_secret, key_id_of
+from model_service.domain.keys import ApiKey, Keys, hash_secret, key_id_of
+from model_service.domain.callers import Caller, Scope, granted
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -118,12 +118,12 @@ def test_creation_and_revocation_are_audited_with_the_callers_context(keys, stor
     assert revoked.action == Action.KEY_REVOKE and issued.secret not in str(store.records)
 
 
-def test_authenticate_gives_the_keys_principal(keys):
+def test_authenticate_gives_the_keys_caller(keys):
     issued = keys.create(ADMIN, name="fraud-ci", scopes=["write"], name_prefix="fraud_")
 
-    principal = keys.authenticate(issued.secret)
+    caller = keys.authenticate(issued.secret)
 
-    assert principal == Principal(actor="fraud-ci", key_id=issued.key.key_id, scopes=frozenset({Scope.READ,
+    assert caller == Caller(actor="fraud-ci", key_id=issued.key.key_id, scopes=frozenset({Scope.READ,
                                   Scope.WRITE}), name_prefix="fraud_", authenticated=True)
 
 
@@ -203,8 +203,8 @@ def test_scopes_imply_the_lesser_ones():
     assert granted([Scope.ADMIN]) == set(Scope)
 
 
-def test_a_principal_checks_scopes_names_and_created_by():
-    team = Principal(actor="fraud-ci", key_id="k", scopes=granted([Scope.WRITE]), name_prefix="fraud_",
+def test_a_caller_checks_scopes_names_and_created_by():
+    team = Caller(actor="fraud-ci", key_id="k", scopes=granted([Scope.WRITE]), name_prefix="fraud_",
                      authenticated=True)
 
     team.check_name("fraud_model")
@@ -218,7 +218,7 @@ def test_a_principal_checks_scopes_names_and_created_by():
     team.claim_created_by("fraud-ci")
     with pytest.raises(Forbidden):
         team.claim_created_by("someone")
-    Principal(actor="x").claim_created_by("anyone")  # without authentication, as before
+    Caller(actor="x").claim_created_by("anyone")  # without authentication, as before
 
 
 def test_a_record_appended_after_its_write_is_logged_not_raised_when_the_append_fails(store, clock, caplog):

@@ -199,7 +199,8 @@ def test_retention_keeps_an_aliased_version():
     assert plan_delete(model, [], "dave", T0, unless_aliased=True).alias_removals == ()
 
 
-@pytest.mark.parametrize(("sha256", "others", "released"), [("e" * 64, 0, True), ("e" * 64, 1, False), (None, 0, False)])
+@pytest.mark.parametrize(("sha256", "others", "released"),
+                         [("e" * 64, 0, True), ("e" * 64, 1, False), (None, 0, False)])
 def test_a_blob_goes_with_its_last_reference(sha256, others, released):
     assert releases_blob(sha256, others) is released
 

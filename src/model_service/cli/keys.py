@@ -96,7 +96,7 @@ def create(name: str, scopes: tuple[str, ...], name_prefix: str | None, expires_
       model-service keys create --name admin --scope admin
       model-service keys create --name fraud-ci --scope write --prefix fraud_ --expires-in 90d
     """
-    from ..domain.audit import Caller
+    from ..domain.callers import Caller
 
     expires = _expiry(expires_in, expires_at)
     with _keys() as service:
@@ -139,7 +139,7 @@ def list_keys(as_json: bool) -> None:
 def revoke(key_id: str) -> None:
     """Revoke a key by its id (the 12 hex digits after 'tfk_'); it stops working at once here,
     and within AUTH_CACHE_SECONDS on running servers."""
-    from ..domain.audit import Caller
+    from ..domain.callers import Caller
 
     key_id = key_id.removeprefix("tfk_")[:12] if key_id.startswith("tfk_") else key_id
     with _keys() as service:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import Malformed, RegistryError
+from .callers import Caller
 from .ids import new_id
 
 if TYPE_CHECKING:
@@ -49,17 +50,6 @@ class Action(enum.StrEnum):
     KEY_REVOKE = "key.revoke"
     UPLOAD_REFUSED = "model.upload_refused"
     """Not a write: a file refused because loading it could run code (``REJECT_UNSAFE_MODELS``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who acts and from where: the actor recorded in history, the key used (None without
-    authentication), the client's address and the request's id (None outside of a request)."""
-
-    actor: str
-    key_id: str | None = None
-    client_ip: str | None = None
-    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,8 @@ key; the whole string is 256 bits of randomness. Stores keep only its SHA-256 (a
 high-entropy secret needs no slow hash: there is nothing to guess) and the key id; a presented
 key's digest is compared in constant time. The key itself is shown once, when it is created.
 
-Scopes: ``read`` (every GET/HEAD), ``write`` (register, update, upload, delete, aliases; implies
-``read``), ``admin`` (keys and the audit log; implies ``write`` and ``read``). A key may carry a
-name prefix (a team's namespace): its writes are then limited to names that start with it.
+A key grants scopes and may carry a name prefix (:mod:`.callers`); whoever presents it acts as
+its :meth:`ApiKey.caller`.
 """
 
 from __future__ import annotations
@@ -27,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import naming
 from .audit import Action, millisecond
-from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from .callers import Caller, Scope, granted
+from .errors import Conflict, Invalid, NotFound, Unauthorized
 
 if TYPE_CHECKING:
-    from .audit import Auditor, Caller
+    from .audit import Auditor
     from .ports import KeyStore
 
 log = logging.getLogger(__name__)
@@ -42,33 +42,6 @@ _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+:-]{0,63}")
 BOOTSTRAP_KEY_ID = "bootstrap"
 BOOTSTRAP_ACTOR = "bootstrap-admin"
 MAX_PREFIX_LENGTH = naming.MAX_NAME_LENGTH - 1
-
-
-class Scope(enum.StrEnum):
-    READ = "read"
-    WRITE = "write"
-    ADMIN = "admin"
-
-    @classmethod
-    def parse(cls, value: str) -> Scope:
-        try:
-            return cls(value)
-        except ValueError:
-            raise Invalid(f"'{str(value)[:40]}' is not a scope: use read, write or admin", code="invalid_scope",
-                          details={"scope": str(value)[:40], "allowed": [s.value for s in cls]}) from None
-
-
-_IMPLIED = {
-    Scope.READ: frozenset({Scope.READ}),
-    Scope.WRITE: frozenset({Scope.WRITE, Scope.READ}),
-    Scope.ADMIN: frozenset({Scope.ADMIN, Scope.WRITE, Scope.READ}),
-}
-ALL_SCOPES = frozenset(Scope)
-
-
-def granted(scopes: Iterable[Scope]) -> frozenset[Scope]:
-    """The scopes ``scopes`` give, implied ones included."""
-    return frozenset().union(*(_IMPLIED[Scope(scope)] for scope in scopes))
 
 
 def clean_scopes(scopes: Iterable[str]) -> tuple[Scope, ...]:
@@ -150,9 +123,10 @@ class ApiKey:
             return KeyState.EXPIRED
         return KeyState.ACTIVE
 
-    def principal(self) -> Principal:
-        return Principal(actor=self.name, key_id=self.key_id, scopes=granted(self.scopes),
-                         name_prefix=self.name_prefix, authenticated=True)
+    def caller(self) -> Caller:
+        """Who acts with this key: its owner (the key's name), with its scopes and name prefix."""
+        return Caller(actor=self.name, key_id=self.key_id, scopes=granted(self.scopes),
+                      name_prefix=self.name_prefix, authenticated=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,46 +135,6 @@ class IssuedKey:
 
     key: ApiKey
     secret: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a request acts for and what it may do. ``authenticated`` is False when authentication
-    is off (everything allowed, the actor as the client says) and for anonymous reads."""
-
-    actor: str
-    key_id: str | None = None
-    scopes: frozenset[Scope] = ALL_SCOPES
-    name_prefix: str | None = None
-    authenticated: bool = False
-
-    def allows(self, scope: Scope) -> bool:
-        return scope in self.scopes
-
-    def require(self, scope: Scope) -> None:
-        if not self.allows(scope):
-            raise Forbidden(f"This key lacks the '{scope.value}' scope", code="forbidden",
-                            details={"required_scope": scope.value, "scopes": sorted(s.value for s in self.scopes)})
-
-    def may_write(self, name: str | None) -> bool:
-        return self.name_prefix is None or (name is not None and name.startswith(self.name_prefix))
-
-    def check_name(self, name: str | None) -> None:
-        """:class:`Forbidden` if this principal may not write to ``name`` (None: a generated name)."""
-        if self.may_write(name):
-            return
-        if name is None:
-            raise Forbidden(f"This key may only write names starting with '{self.name_prefix}': give a name",
-                            code="forbidden_name", details={"name_prefix": self.name_prefix})
-        raise Forbidden(f"This key may only write names starting with '{self.name_prefix}', not '{name}'",
-                        code="forbidden_name", details={"name": name, "name_prefix": self.name_prefix})
-
-    def claim_created_by(self, created_by: str | None) -> None:
-        """With authentication, a version's ``created_by`` is the key's owner: naming anyone else is refused."""
-        if self.authenticated and created_by is not None and created_by.strip() != self.actor:
-            raise Forbidden(f"created_by is the key's owner ('{self.actor}') when authentication is on; "
-                            "leave it out", code="forbidden_created_by",
-                            details={"created_by": created_by[:256], "actor": self.actor})
 
 
 # ---- the service -------------------------------------------------------------------------------
@@ -308,11 +242,11 @@ class Keys:
         entry = self._cache.get(key_id)
         return entry is not None and self._monotonic() - entry[0] < self.cache_seconds
 
-    def authenticate(self, secret: str) -> Principal:
-        """The principal of a presented key; :class:`Unauthorized` if it is unknown, expired or revoked."""
+    def authenticate(self, secret: str) -> Caller:
+        """Who presents this key; :class:`Unauthorized` if it is unknown, expired or revoked."""
         digest = hash_secret(secret)
         if self._bootstrap_hash is not None and hmac.compare_digest(digest, self._bootstrap_hash):
-            return Principal(actor=BOOTSTRAP_ACTOR, key_id=BOOTSTRAP_KEY_ID, scopes=granted([Scope.ADMIN]),
+            return Caller(actor=BOOTSTRAP_ACTOR, key_id=BOOTSTRAP_KEY_ID, scopes=granted([Scope.ADMIN]),
                              authenticated=True)
         key_id = key_id_of(secret)
         key = None if key_id is None else self._lookup(key_id)
@@ -325,7 +259,7 @@ class Keys:
         if state is KeyState.EXPIRED:
             raise Unauthorized(f"API key {key.key_id} expired at {key.expires_at.isoformat()}",
                                code="api_key_expired", details={"key_id": key.key_id})
-        return key.principal()
+        return key.caller()
 
     def _lookup(self, key_id: str) -> ApiKey | None:
         now = self._monotonic()

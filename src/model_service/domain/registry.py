@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from . import naming, refusals
-from .audit import AuditHook
+from .audit import AuditHook, Auditor
 from .compare import Comparison, compare
 from .errors import Invalid, NotFound
 from .formats import format_from_filename, normalize_format
@@ -119,6 +119,8 @@ class Registry:
         self.observer = observer or NoObserver()
         self.scanner = scanner
         self.reject_unsafe = reject_unsafe
+        self.auditor = Auditor(metadata, clock=clock)
+        """Makes the audit records of writes (the HTTP layer passes its hooks to the writes) and reads the log."""
 
     # ---- registration and versions ---------------------------------------------------------
 

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.audit import Action, Auditor, Caller
+from ..domain.audit import Action, Auditor
+from ..domain.callers import Caller
 from ..domain.errors import NotFound, RegistryError
 from .gc import DEFAULT_TEMP_AGE
 from .inventory import Entry, is_referenced, walk

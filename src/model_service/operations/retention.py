@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.audit import Action, Auditor, Caller, describe_with_file
+from ..domain.audit import Action, Auditor, describe_with_file
+from ..domain.callers import Caller
 from ..domain.errors import Conflict, Invalid, NotFound, RegistryError
 from ..domain.models import ModelVersion, Status
 from ..domain.ports import MetadataStore

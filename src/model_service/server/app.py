@@ -74,12 +74,12 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     metrics.watch_store(lambda: registry.metadata.summary())
     rate_limiter = rate_limiter or build_rate_limiter(settings, metrics=metrics)
 
-    access = auth.build_access(settings, registry)
+    authentication = auth.build_authentication(settings, registry)
     in_flight = RequestTracker()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        auth.startup_warnings(settings, access)
+        auth.startup_warnings(settings, authentication)
         yield
         # after the last request in flight, or the grace period of a stop (see server/lifecycle.py)
         await in_flight.settle(timeout=UNWIND_SECONDS)
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.settings = settings
     app.state.registry = registry
     app.state.metrics = metrics
-    app.state.access = access
+    app.state.auth = authentication
     app.state.ui_figures = Figures(registry)  # the web UI's cached figures (server/ui/figures.py)
     errors.install(app)
     install_ui(app)  # pages rather than JSON for errors under /ui
@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                              "ui": "/ui", "docs": "/docs", "openapi": "/openapi.json", "health": "/health"})
 
     auth.check_declared(app)  # every route says who may call it
-    auth.document_auth(app, access)
+    auth.document_auth(app, authentication)
 
     return app
 

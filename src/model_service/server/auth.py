@@ -2,8 +2,9 @@
 
 Every route declares the scope it needs with exactly one of the dependencies below —
 ``dependencies=[PUBLIC | READ | WRITE | ADMIN]``, or a parameter typed :data:`ReaderDep`,
-:data:`WriterDep` or :data:`AdminDep` when the route needs to know who calls (the actor of
-history and audit, a team's name prefix). :func:`check_declared` refuses to build an app with a
+:data:`WriterDep` or :data:`AdminDep` when the route needs to know who calls: the
+:class:`~..domain.callers.Caller` (the actor of history and audit, a team's name prefix).
+:func:`check_declared` refuses to build an app with a
 route that declares none, so no route can be left open by omission.
 
 With ``ENABLE_AUTH`` off (the default) everything is allowed and the actor is the ``X-Actor``
@@ -16,9 +17,9 @@ the scope 403 ``forbidden``, a write to a name outside the key's prefix 403 ``fo
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -27,9 +28,10 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from ..config import Settings
-from ..domain.audit import Action, AuditHook, Auditor, Caller
+from ..domain.audit import Action, Auditor
+from ..domain.callers import Caller, Scope
 from ..domain.errors import Invalid, Unauthorized
-from ..domain.keys import UNAUTHENTICATED_HELP, Keys, KeyState, Principal, Scope
+from ..domain.keys import UNAUTHENTICATED_HELP, Keys, KeyState
 from ..domain.models import clean_text
 from ..domain.registry import Registry
 
@@ -39,8 +41,8 @@ ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True, slots=True)
-class Access:
-    """The app's authentication settings and services (``app.state.access``)."""
+class Authentication:
+    """The app's authentication settings and services (``app.state.auth``)."""
 
     enabled: bool
     anonymous_read: bool
@@ -49,47 +51,24 @@ class Access:
     local_lookups: bool = False  # the key store answers without a network round trip
 
     @property
-    def anonymous(self) -> Principal:
+    def anonymous(self) -> Caller:
         scopes = frozenset({Scope.READ}) if self.anonymous_read else frozenset()
-        return Principal(actor=ANONYMOUS, scopes=scopes)
+        return Caller(actor=ANONYMOUS, scopes=scopes)
 
 
-@dataclass(frozen=True, slots=True)
-class Requester:
-    """Who calls, as a route sees it: the principal, and what the audit log records of the request."""
-
-    principal: Principal
-    caller: Caller
-    auditor: Auditor
-
-    @property
-    def actor(self) -> str:
-        return self.principal.actor
-
-    def check_name(self, name: str | None) -> None:
-        """403 ``forbidden_name`` if the key may not write to ``name`` (its prefix)."""
-        self.principal.check_name(name)
-
-    def claim_created_by(self, created_by: str | None) -> None:
-        self.principal.claim_created_by(created_by)
-
-    def audit(self, action: Action, describe: Callable[[Any], Mapping[str, Any] | None] | None = None) -> AuditHook:
-        """The hook that records ``action`` by this caller with the write (see :meth:`Auditor.hook`)."""
-        return self.auditor.hook(self.caller, action, describe)
-
-    @asynccontextmanager
-    async def recording_refusals(self, **fields: Any) -> AsyncIterator[None]:
-        """Records an upload refused as unsafe (``unsafe_model``) in the audit log, then lets the
-        error through: who tried to store a booby-trapped file is what an admin wants to know.
-        ``fields``: the version or name it was for."""
-        try:
-            yield
-        except Invalid as exc:
-            if exc.code == "unsafe_model":
-                details = {"code": exc.code, "file": exc.details.get("file"), "globals": exc.details.get("globals")}
-                record = self.auditor.make(self.caller, Action.UPLOAD_REFUSED, details=details, **fields)
-                await run_in_threadpool(self.auditor.append, record)
-            raise
+@asynccontextmanager
+async def recording_refusals(auditor: Auditor, caller: Caller, **fields: Any) -> AsyncIterator[None]:
+    """Records an upload refused as unsafe (``unsafe_model``) in the audit log, then lets the
+    error through: who tried to store a booby-trapped file is what an admin wants to know.
+    ``fields``: the version or name it was for."""
+    try:
+        yield
+    except Invalid as exc:
+        if exc.code == "unsafe_model":
+            details = {"code": exc.code, "file": exc.details.get("file"), "globals": exc.details.get("globals")}
+            record = auditor.make(caller, Action.UPLOAD_REFUSED, details=details, **fields)
+            await run_in_threadpool(auditor.append, record)
+        raise
 
 
 # ---- who calls ------------------------------------------------------------------------------------
@@ -125,67 +104,63 @@ def presented_key(request: Request) -> str | None:
     return key
 
 
-async def principal_of(request: Request) -> Principal:
-    """Who the request acts for (worked out once per request, then kept in its state). Headers
-    are read here rather than declared as parameters: this runs on every request, and FastAPI's
-    parameter machinery would cost more than the work (the OpenAPI document names them anyway)."""
+async def caller_of(request: Request) -> Caller:
+    """Who the request acts for (worked out once per request, then kept in its state), with the
+    client's address and the request's id for the audit log. Headers are read here rather than
+    declared as parameters: this runs on every request, and FastAPI's parameter machinery would
+    cost more than the work (the OpenAPI document names them anyway)."""
     state = request.scope.setdefault("state", {})
-    known = state.get("principal")
+    known: Caller | None = state.get("caller")
     if known is not None:
         return known
-    access: Access = request.app.state.access
-    if not access.enabled:
+    auth: Authentication = request.app.state.auth
+    if not auth.enabled:
         actor = request.headers.get("x-actor")
-        principal = Principal(actor=ANONYMOUS if actor is None or not actor.strip()
-                              else clean_text(actor, "actor", max_length=256))
+        caller = Caller(actor=ANONYMOUS if actor is None or not actor.strip()
+                        else clean_text(actor, "actor", max_length=256))
     else:
         state["actor"] = ANONYMOUS  # the access log's actor: never X-Actor, which is not checked
         key = presented_key(request)
         if key is None:
-            principal = access.anonymous
-        elif access.local_lookups or access.keys.is_cached(key):
-            principal = access.keys.authenticate(key)
+            caller = auth.anonymous
+        elif auth.local_lookups or auth.keys.is_cached(key):
+            caller = auth.keys.authenticate(key)
         else:
-            principal = await run_in_threadpool(access.keys.authenticate, key)
-        state["actor"] = principal.actor
-    state["principal"] = principal
-    return principal
+            caller = await run_in_threadpool(auth.keys.authenticate, key)
+        state["actor"] = caller.actor
+    caller = replace(caller, client_ip=request.client.host if request.client else None,
+                     request_id=state.get("request_id"))
+    state["caller"] = caller
+    return caller
 
 
-def _requester(request: Request, principal: Principal) -> Requester:
-    access: Access = request.app.state.access
-    caller = Caller(actor=principal.actor, key_id=principal.key_id,
-                    client_ip=request.client.host if request.client else None,
-                    request_id=request.scope.get("state", {}).get("request_id"))
-    return Requester(principal, caller, access.auditor)
-
-
-def _allowed(principal: Principal, scope: Scope) -> Principal:
-    if principal.allows(scope):
-        return principal
-    if not principal.authenticated:
+async def _allowed(request: Request, scope: Scope) -> Caller:
+    caller = await caller_of(request)
+    if caller.allows(scope):
+        return caller
+    if not caller.authenticated:
         raise Unauthorized(f"An API key is required: {UNAUTHENTICATED_HELP}", code="unauthenticated")
-    principal.require(scope)  # 403
-    return principal
+    caller.require(scope)  # 403
+    return caller
 
 
-PrincipalDep = Annotated[Principal, Depends(principal_of)]
+CallerDep = Annotated[Caller, Depends(caller_of)]
 
 
 async def public() -> None:
     """Open to everyone, with or without a key (liveness, metrics, the index)."""
 
 
-async def require_read(request: Request) -> Requester:
-    return _requester(request, _allowed(await principal_of(request), Scope.READ))
+async def require_read(request: Request) -> Caller:
+    return await _allowed(request, Scope.READ)
 
 
-async def require_write(request: Request) -> Requester:
-    return _requester(request, _allowed(await principal_of(request), Scope.WRITE))
+async def require_write(request: Request) -> Caller:
+    return await _allowed(request, Scope.WRITE)
 
 
-async def require_admin(request: Request) -> Requester:
-    return _requester(request, _allowed(await principal_of(request), Scope.ADMIN))
+async def require_admin(request: Request) -> Caller:
+    return await _allowed(request, Scope.ADMIN)
 
 
 SCOPE_OF: dict[Callable[..., Awaitable[Any]], Scope | None] = {
@@ -195,9 +170,9 @@ PUBLIC = Depends(public)
 READ = Depends(require_read)
 WRITE = Depends(require_write)
 ADMIN = Depends(require_admin)
-ReaderDep = Annotated[Requester, READ]
-WriterDep = Annotated[Requester, WRITE]
-AdminDep = Annotated[Requester, ADMIN]
+ReaderDep = Annotated[Caller, READ]
+WriterDep = Annotated[Caller, WRITE]
+AdminDep = Annotated[Caller, ADMIN]
 
 
 # ---- every route declares its scope --------------------------------------------------------------
@@ -275,7 +250,7 @@ X_ACTOR = {"name": "X-Actor", "in": "header", "required": False,
            "description": "Who acts: recorded in history and the audit log (authentication is off)"}
 
 
-def document_auth(app: FastAPI, access: Access) -> None:
+def document_auth(app: FastAPI, auth: Authentication) -> None:
     """What the OpenAPI document says of callers, per operation that needs a scope: with
     authentication on, the key schemes (and, with ``ALLOW_ANONYMOUS_READ``, the empty
     requirement on reads); with it off, the ``X-Actor`` header."""
@@ -285,20 +260,20 @@ def document_auth(app: FastAPI, access: Access) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
-        if access.enabled:
+        if auth.enabled:
             schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
         for route in app_routes(app):
             scope = declared_scope(route)
             if not route.include_in_schema or scope is None or scope is Undeclared:
                 continue
             requirement: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
-            if scope is Scope.READ and access.anonymous_read:
+            if scope is Scope.READ and auth.anonymous_read:
                 requirement.append({})
             for method in route.methods:
                 operation = schema.get("paths", {}).get(route.path, {}).get(method.lower())
                 if operation is None:
                     continue
-                if access.enabled:
+                if auth.enabled:
                     operation["security"] = requirement
                 elif not any(p.get("name", "").lower() == "x-actor" for p in operation.get("parameters", [])):
                     operation.setdefault("parameters", []).append(dict(X_ACTOR))
@@ -307,30 +282,29 @@ def document_auth(app: FastAPI, access: Access) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def build_access(settings: Settings, registry: Registry) -> Access:
-    auditor = Auditor(registry.metadata, clock=registry.clock)
+def build_authentication(settings: Settings, registry: Registry) -> Authentication:
     bootstrap = settings.bootstrap_admin_key
-    keys = Keys(registry.metadata, auditor, clock=registry.clock, cache_seconds=settings.auth_cache_seconds,
+    keys = Keys(registry.metadata, registry.auditor, clock=registry.clock, cache_seconds=settings.auth_cache_seconds,
                 bootstrap_key=None if bootstrap is None else bootstrap.get_secret_value().strip())
-    return Access(enabled=settings.enable_auth, anonymous_read=settings.allow_anonymous_read, keys=keys,
-                  auditor=auditor, local_lookups=bool(getattr(registry.metadata, "local_point_reads", False)))
+    return Authentication(enabled=settings.enable_auth, anonymous_read=settings.allow_anonymous_read, keys=keys,
+                          auditor=registry.auditor, local_lookups=registry.metadata.local_point_reads)
 
 
-def startup_warnings(settings: Settings, access: Access) -> None:
+def startup_warnings(settings: Settings, auth: Authentication) -> None:
     """Say at start-up what an operator must know: auth off (anyone can write), or on without a key."""
     address = f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"
-    if not access.enabled:
+    if not auth.enabled:
         everywhere = " (every network interface)" if settings.host in ("0.0.0.0", "::", "") else ""
         log.warning("Authentication is off (ENABLE_AUTH=false): anyone who can reach %s%s can register, change and "
                     "delete models. Set ENABLE_AUTH=true and create keys with `model-service keys create`.",
                     address, everywhere)
         return
-    if access.keys.has_bootstrap_key:
+    if auth.keys.has_bootstrap_key:
         log.info("Authentication is on; BOOTSTRAP_ADMIN_KEY is accepted as an admin key")
         return
     try:
-        now = access.keys.clock()
-        if not any(key.state(now) is KeyState.ACTIVE for key in access.keys.list()):
+        now = auth.keys.clock()
+        if not any(key.state(now) is KeyState.ACTIVE for key in auth.keys.list()):
             log.warning("Authentication is on but no API key is active: every request but /health and /metrics "
                         "will be refused. Create one with `model-service keys create --name admin --scope admin`.")
     except Exception:  # noqa: BLE001 - a warning, not a start-up check

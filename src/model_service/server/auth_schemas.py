@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.audit import AuditRecord
-from ..domain.keys import ApiKey, Principal
+from ..domain.keys import ApiKey
+from ..domain.callers import Caller
 
 
 class KeyCreateIn(BaseModel):
@@ -92,10 +93,10 @@ def key_out(key: ApiKey, now: datetime) -> KeyOut:
                   state=key.state(now).value)
 
 
-def whoami_out(principal: Principal, auth_enabled: bool) -> WhoAmIOut:
-    return WhoAmIOut(actor=principal.actor, auth_enabled=auth_enabled, authenticated=principal.authenticated,
-                     key_id=principal.key_id, scopes=sorted(scope.value for scope in principal.scopes),
-                     name_prefix=principal.name_prefix)
+def whoami_out(caller: Caller, auth_enabled: bool) -> WhoAmIOut:
+    return WhoAmIOut(actor=caller.actor, auth_enabled=auth_enabled, authenticated=caller.authenticated,
+                     key_id=caller.key_id, scopes=sorted(scope.value for scope in caller.scopes),
+                     name_prefix=caller.name_prefix)
 
 
 def audit_record_out(record: AuditRecord) -> AuditRecordOut:

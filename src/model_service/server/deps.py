@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..config import Settings
 from ..domain.registry import Registry
-from .auth import PrincipalDep
+from .auth import CallerDep
 
 
 async def _registry(request: Request) -> Registry:
@@ -25,10 +25,10 @@ async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def _actor(principal: PrincipalDep) -> str:
+async def _actor(caller: CallerDep) -> str:
     """Who the request acts for: the key's owner, or without authentication the ``X-Actor``
     header as given. It declares no scope: a route using it still needs one (``auth.py``)."""
-    return principal.actor
+    return caller.actor
 
 
 RegistryDep = Annotated[Registry, Depends(_registry)]

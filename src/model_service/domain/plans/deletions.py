@@ -40,7 +40,8 @@ def plan_delete(model: ModelVersion, aliases: Sequence[Alias], actor: str, at: d
     """Delete ``model``, which ``aliases`` point at (as the store read them under its lock)."""
     if unless_aliased:
         refuse_if_aliased(model.id, f"{model.name} {model.version}", [alias.alias for alias in aliases])
-    removals = tuple(plan_alias_move(alias.name, alias.alias, alias, None, None, alias.version, actor, at) for alias in aliases)
+    removals = tuple(plan_alias_move(alias.name, alias.alias, alias, None, None, alias.version, actor, at)
+                     for alias in aliases)
     return Deletion(model, removals, deleted(model.id, model.name, str(model.version), actor, at))
 
 

@@ -13,7 +13,7 @@ from ...domain.errors import Invalid
 from ...domain.query import as_utc
 from ..auth import AdminDep
 from ..auth_schemas import AuditOut, audit_record_out
-from ..deps import SettingsDep
+from ..deps import RegistryDep, SettingsDep
 from ..params import Instant
 from ..schemas import ErrorOut
 
@@ -35,7 +35,8 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/audit", response_model=AuditOut, summary="Who changed what, when and from where (admin)")
     async def audit(
-        caller: AdminDep,
+        _caller: AdminDep,
+        registry: RegistryDep,
         settings: SettingsDep,
         model: Annotated[str | None, Query(max_length=128, description="A model id or a name")] = None,
         actor: Annotated[str | None, Query(max_length=256, description="The actor (a key's owner, or X-Actor)")]
@@ -53,7 +54,7 @@ def build_router(settings: Settings) -> APIRouter:
                            since=None if since is None else as_utc(since, "since"),
                            until=None if until is None else as_utc(until, "until"),
                            before=None if cursor is None else parse_cursor(cursor), limit=limit + 1)
-        records = await run_in_threadpool(caller.auditor.query, query)
+        records = await run_in_threadpool(registry.auditor.query, query)
         page = records[:limit]
         return AuditOut(records=[audit_record_out(record) for record in page],
                         next_cursor=cursor_of(page[-1]) if len(records) > limit else None)

@@ -11,7 +11,7 @@ from ...config import Settings
 from ...domain.audit import Action, describe_with_file
 from ...domain.errors import Invalid
 from ...domain.registry import Registry
-from ..auth import READ, ReaderDep, WriterDep
+from ..auth import READ, ReaderDep, WriterDep, recording_refusals
 from ..deps import RegistryDep, SettingsDep, point_read
 from ..downloads import BlobResponse
 from ..intake import receive_form, receive_raw
@@ -98,8 +98,8 @@ def build_router(settings: Settings) -> APIRouter:
                 raise Invalid("The multipart form has no part named 'file'", code="missing_file")
         else:
             received = await receive_raw(request, registry, filename=x_file_name or filename, fmt=format)
-        audit = caller.audit(Action.UPLOAD, describe_with_file)
-        async with caller.recording_refusals(model=model):
+        audit = registry.auditor.hook(caller, Action.UPLOAD, describe_with_file)
+        async with recording_refusals(registry.auditor, caller, model=model):
             model = await run_in_threadpool(lambda: registry.attach(model.id, received, caller.actor, audit=audit))
         return UploadedOut(model_id=model.id, version=str(model.version), file_metadata=file_out(model),
                            download_url=download_url(model.id))

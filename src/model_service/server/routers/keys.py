@@ -25,7 +25,7 @@ KeyId = Annotated[str, Path(description="The key id: the 12 hex digits after 'tf
 
 
 def _keys(request: Request) -> Keys:
-    return request.app.state.access.keys
+    return request.app.state.auth.keys
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -44,7 +44,7 @@ def build_router(settings: Settings) -> APIRouter:
             if expires_at is not None:
                 raise Invalid("Give expires_at or expires_in_days, not both", code="invalid_expiry")
             expires_at = keys.clock() + timedelta(days=body.expires_in_days)
-        issued = await run_in_threadpool(lambda: keys.create(caller.caller, name=body.name, scopes=body.scopes,
+        issued = await run_in_threadpool(lambda: keys.create(caller, name=body.name, scopes=body.scopes,
                                                              name_prefix=body.name_prefix, expires_at=expires_at))
         return KeyCreatedOut(key=issued.secret, key_info=key_out(issued.key, keys.clock()))
 
@@ -63,11 +63,11 @@ def build_router(settings: Settings) -> APIRouter:
                    summary="Revoke an API key (admin); it stops working at once")
     async def revoke_key(key_id: KeyId, request: Request, caller: AdminDep) -> KeyRevokedOut:
         keys = _keys(request)
-        key = await run_in_threadpool(keys.revoke, caller.caller, key_id)
+        key = await run_in_threadpool(keys.revoke, caller, key_id)
         return KeyRevokedOut(key_info=key_out(key, keys.clock()))
 
     @router.get("/whoami", response_model=WhoAmIOut, summary="Who the request acts as, with which scopes")
     async def whoami(request: Request, caller: ReaderDep) -> WhoAmIOut:
-        return whoami_out(caller.principal, request.app.state.access.enabled)
+        return whoami_out(caller, request.app.state.auth.enabled)
 
     return router

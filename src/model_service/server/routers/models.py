@@ -13,7 +13,8 @@ from ...domain.errors import Invalid
 from ...domain.models import ModelVersion
 from ...domain.registry import Registration, Registry
 from ...domain.uploads import Upload
-from ..auth import READ, Requester, WriterDep
+from ...domain.callers import Caller
+from ..auth import READ, WriterDep, recording_refusals
 from ..deps import RegistryDep, SettingsDep, point_read
 from ..intake import receive_form
 from ..params import ModelId
@@ -96,10 +97,10 @@ async def _metadata_and_file(request: Request, registry: Registry, settings: Set
     return parsed["metadata"], file
 
 
-async def writable(registry: Registry, model_id: str, caller: Requester) -> None:
+async def writable(registry: Registry, model_id: str, caller: Caller) -> None:
     """403 before anything changes if the caller's key may not write this version's name (its
     prefix). A key without a prefix costs no read."""
-    if caller.principal.name_prefix is not None:
+    if caller.name_prefix is not None:
         caller.check_name((await point_read(registry.get, model_id)).name)
 
 
@@ -128,8 +129,8 @@ def build_router(settings: Settings) -> APIRouter:
             if file is not None:
                 file.abort()
             raise
-        audit = caller.audit(Action.REGISTER, describe_new_version)
-        async with caller.recording_refusals(name=document.name):
+        audit = registry.auditor.hook(caller, Action.REGISTER, describe_new_version)
+        async with recording_refusals(registry.auditor, caller, name=document.name):
             model = await run_in_threadpool(
                 lambda: registry.register(to_registration(document), caller.actor, file, audit=audit))
         response.headers["Location"] = f"/api/v1/models/{model.id}"
@@ -158,16 +159,16 @@ def build_router(settings: Settings) -> APIRouter:
                 details["status"] = model.status.value
             return {"model": model, "details": details}
 
-        model = await run_in_threadpool(
-            lambda: registry.update(model_id, values, caller.actor, audit=caller.audit(Action.UPDATE, updated)))
+        audit = registry.auditor.hook(caller, Action.UPDATE, updated)
+        model = await run_in_threadpool(lambda: registry.update(model_id, values, caller.actor, audit=audit))
         return UpdatedOut(model_id=model.id, model=model_out(model))
 
     @router.delete("/{model_id:model_id}", response_model=DeletedOut,
                    summary="Delete a version (its file goes with its last reference)")
     async def delete_model(model_id: ModelId, registry: RegistryDep, caller: WriterDep) -> DeletedOut:
         await writable(registry, model_id, caller)
-        model = await run_in_threadpool(
-            lambda: registry.delete(model_id, caller.actor, audit=caller.audit(Action.DELETE, describe_with_file)))
+        audit = registry.auditor.hook(caller, Action.DELETE, describe_with_file)
+        model = await run_in_threadpool(lambda: registry.delete(model_id, caller.actor, audit=audit))
         return DeletedOut(deleted_id=model.id)
 
     @router.post(
@@ -195,8 +196,8 @@ def build_router(settings: Settings) -> APIRouter:
                 file.abort()
             raise
         overrides = document.model_dump(exclude_unset=True)
-        audit = caller.audit(Action.CREATE_VERSION, describe_new_version)
-        async with caller.recording_refusals(name=base.name):
+        audit = registry.auditor.hook(caller, Action.CREATE_VERSION, describe_new_version)
+        async with recording_refusals(registry.auditor, caller, name=base.name):
             model = await run_in_threadpool(
                 lambda: registry.new_version(model_id, overrides, caller.actor, file, audit=audit))
         response.headers["Location"] = f"/api/v1/models/{model.id}"

@@ -102,7 +102,7 @@ def build_router(settings: Settings) -> APIRouter:
         expected = body.expected_version if "expected_version" in body.model_fields_set else ANY
         move = await run_in_threadpool(lambda: registry.set_alias(
             name, alias, caller.actor, version=body.version, model_id=body.model_id, expected=expected,
-            audit=caller.audit(Action.ALIAS_SET, describe_alias_move)))
+            audit=registry.auditor.hook(caller, Action.ALIAS_SET, describe_alias_move)))
         return alias_move_out(move)
 
     @router.delete("/aliases/{alias}", response_model=AliasMoveOut, summary="Remove an alias")
@@ -112,8 +112,9 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> AliasMoveOut:
         caller.check_name(name)
         expected = ANY if expected_version is None else expected_version
-        move = await run_in_threadpool(lambda: registry.remove_alias(
-            name, alias, caller.actor, expected=expected, audit=caller.audit(Action.ALIAS_REMOVE, describe_alias_move)))
+        audit = registry.auditor.hook(caller, Action.ALIAS_REMOVE, describe_alias_move)
+        move = await run_in_threadpool(lambda: registry.remove_alias(name, alias, caller.actor, expected=expected,
+                                                                     audit=audit))
         return alias_move_out(move)
 
     @router.get("/history", response_model=NameHistoryOut, dependencies=[READ],

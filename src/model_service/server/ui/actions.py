@@ -22,7 +22,8 @@ from ...domain.audit import Action, describe_alias_move, describe_with_file
 from ...domain.errors import Invalid, RegistryError, Unauthorized, UnsupportedMediaType
 from ...domain.models import ModelVersion, Status
 from ...domain.registry import Registry
-from ..auth import Requester
+from ...domain.callers import Caller
+from ..auth import recording_refusals
 from ..errors import status_for
 from ..intake import receive_form
 from . import session
@@ -59,7 +60,7 @@ async def _refused(request: Request, model_id: str, exc: RegistryError, form: di
     return await model_page(request, model_id, status_code=status_for(exc), error=exc.message, form=form)
 
 
-async def _writable(registry: Registry, model_id: str, caller: Requester) -> ModelVersion:
+async def _writable(registry: Registry, model_id: str, caller: Caller) -> ModelVersion:
     model = await run_in_threadpool(registry.get, model_id)
     caller.check_name(model.name)  # 403 for a name outside the key's prefix
     return model
@@ -72,7 +73,7 @@ def tag_list(text: str) -> list[str]:
     return [tag.strip() for tag in text.replace("\n", ",").split(",") if tag.strip()]
 
 
-async def edit(request: Request, model_id: str, caller: Requester) -> Response:
+async def edit(request: Request, model_id: str, caller: Caller) -> Response:
     registry: Registry = request.app.state.registry
     form = await read_form(request)
     sent = {"description": _text(form, "description") or "", "tags": _text(form, "tags") or ""}
@@ -82,13 +83,14 @@ async def edit(request: Request, model_id: str, caller: Requester) -> Response:
                                   "tags": tag_list(sent["tags"])}
         await run_in_threadpool(lambda: registry.update(
             model_id, values, caller.actor,
-            audit=caller.audit(Action.UPDATE, lambda model: {"model": model, "details": {"fields": sorted(values)}})))
+            audit=registry.auditor.hook(caller, Action.UPDATE,
+                                        lambda model: {"model": model, "details": {"fields": sorted(values)}})))
     except RegistryError as exc:
         return await _refused(request, model_id, exc, sent)
     return _done(model_id, "updated")
 
 
-async def change_status(request: Request, model_id: str, caller: Requester) -> Response:
+async def change_status(request: Request, model_id: str, caller: Caller) -> Response:
     registry: Registry = request.app.state.registry
     form = await read_form(request)
     status = _text(form, "status") or ""
@@ -99,7 +101,7 @@ async def change_status(request: Request, model_id: str, caller: Requester) -> R
         await _writable(registry, model_id, caller)
         await run_in_threadpool(lambda: registry.update(
             model_id, {"status": status}, caller.actor,
-            audit=caller.audit(Action.UPDATE, lambda model: {
+            audit=registry.auditor.hook(caller, Action.UPDATE, lambda model: {
                 "model": model, "details": {"fields": ["status"], "status": model.status.value}})))
     except RegistryError as exc:
         return await _refused(request, model_id, exc)
@@ -108,7 +110,7 @@ async def change_status(request: Request, model_id: str, caller: Requester) -> R
 
 # ---- aliases -------------------------------------------------------------------------------------
 
-async def alias(request: Request, model_id: str, caller: Requester) -> Response:
+async def alias(request: Request, model_id: str, caller: Caller) -> Response:
     """Point an alias of the version's name at this version, or remove one: first a page that
     asks for confirmation, then (``confirm=yes``) the change, if the alias has not moved since."""
     registry: Registry = request.app.state.registry
@@ -131,11 +133,11 @@ async def alias(request: Request, model_id: str, caller: Requester) -> Response:
         if remove:
             await run_in_threadpool(lambda: registry.remove_alias(
                 model.name, name_of_alias, caller.actor, expected=expected,
-                audit=caller.audit(Action.ALIAS_REMOVE, describe_alias_move)))
+                audit=registry.auditor.hook(caller, Action.ALIAS_REMOVE, describe_alias_move)))
             return _done(model_id, "alias_removed")
         await run_in_threadpool(lambda: registry.set_alias(
             model.name, name_of_alias, caller.actor, model_id=model.id, expected=expected,
-            audit=caller.audit(Action.ALIAS_SET, describe_alias_move)))
+            audit=registry.auditor.hook(caller, Action.ALIAS_SET, describe_alias_move)))
     except RegistryError as exc:
         return await _refused(request, model_id, exc, {"alias": name_of_alias})
     return _done(model_id, "alias")
@@ -151,7 +153,7 @@ def _alias_now(registry: Registry, name: str, alias_name: str) -> ModelVersion |
 
 # ---- the file ------------------------------------------------------------------------------------
 
-async def upload(request: Request, model_id: str, caller: Requester) -> Response:
+async def upload(request: Request, model_id: str, caller: Caller) -> Response:
     """The version's file, streamed to the blob store as it arrives (never held in memory)."""
     registry: Registry = request.app.state.registry
     settings = request.app.state.settings
@@ -175,9 +177,9 @@ async def upload(request: Request, model_id: str, caller: Requester) -> Response
             session.check_form(request, None)  # no token: refused
         if received is None:
             raise Invalid("Choose a file to upload", code="missing_file")
-        async with caller.recording_refusals(model=model):
-            await run_in_threadpool(lambda: registry.attach(
-                model.id, received, caller.actor, audit=caller.audit(Action.UPLOAD, describe_with_file)))
+        async with recording_refusals(registry.auditor, caller, model=model):
+            audit = registry.auditor.hook(caller, Action.UPLOAD, describe_with_file)
+            await run_in_threadpool(lambda: registry.attach(model.id, received, caller.actor, audit=audit))
     except RegistryError as exc:
         return await _refused(request, model_id, exc)
     return _done(model_id, "uploaded")
@@ -186,7 +188,7 @@ async def upload(request: Request, model_id: str, caller: Requester) -> Response
 # ---- signing in and out --------------------------------------------------------------------------
 
 async def sign_in_page(request: Request, *, status_code: int = 200, error: str | None = None) -> Response:
-    if not request.app.state.access.enabled:
+    if not request.app.state.auth.enabled:
         return RedirectResponse("/ui", status_code=303)
     target = session.local_target(request.query_params.get("next"))
     reason = REASONS.get(request.query_params.get("reason", ""))
@@ -199,16 +201,16 @@ REASONS = {"expired": "Your key is no longer valid (expired or revoked): sign in
 
 
 async def sign_in(request: Request) -> Response:
-    access = request.app.state.access
+    authentication = request.app.state.auth
     form = await read_form(request)
     target = session.local_target(_text(form, "next"))
-    if not access.enabled:
+    if not authentication.enabled:
         return RedirectResponse(target, status_code=303)
     key = (_text(form, "key") or "").strip()
     try:
         if not key:
             raise Unauthorized("Paste an API key to sign in", code="unauthenticated")
-        await run_in_threadpool(access.keys.authenticate, key)
+        await run_in_threadpool(authentication.keys.authenticate, key)
     except Unauthorized as exc:
         return render(request, "login.html", status_code=401, nav="login", target=target, error=exc.message)
     response = RedirectResponse(target, status_code=303)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ... import __version__
-from ...domain.keys import Scope
+from ...domain.callers import Scope
 from ...domain.models import ModelVersion
 from ...domain.naming import accuracy_of
 from ..schemas import human_size
@@ -88,19 +88,19 @@ class Viewer:
 
     def __init__(self, request: Request):
         state = request.scope.get("state", {})
-        self.principal = state.get("principal")
-        access = request.app.state.access
-        self.auth_enabled: bool = access.enabled
-        self.signed_in = self.auth_enabled and self.principal is not None and self.principal.authenticated
-        self.actor = self.principal.actor if self.principal is not None else "anonymous"
-        self.scopes = sorted(s.value for s in self.principal.scopes) if self.principal is not None else []
+        self.caller = state.get("caller")
+        authentication = request.app.state.auth
+        self.auth_enabled: bool = authentication.enabled
+        self.signed_in = self.auth_enabled and self.caller is not None and self.caller.authenticated
+        self.actor = self.caller.actor if self.caller is not None else "anonymous"
+        self.scopes = sorted(s.value for s in self.caller.scopes) if self.caller is not None else []
 
     def can_write(self, name: str | None = None) -> bool:
         """Whether to show the write controls (for ``name``): the key has the write scope and,
         with a name prefix, the name is inside it. The server checks again on every write."""
-        if self.principal is None or not self.principal.allows(Scope.WRITE):
+        if self.caller is None or not self.caller.allows(Scope.WRITE):
             return False
-        return name is None or self.principal.may_write(name)
+        return name is None or self.caller.may_write(name)
 
 
 def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -16,7 +16,8 @@ from pymongo.errors import DuplicateKeyError
 
 from ...domain import refusals
 from ...domain.audit import AuditHook
-from ...domain.keys import ApiKey, Scope
+from ...domain.keys import ApiKey
+from ...domain.callers import Scope
 from .base import MongoBase
 from .documents import stamp, utc
 from .errors import translated

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from ...domain.audit import AuditRecord
-from ...domain.keys import ApiKey, Scope
+from ...domain.keys import ApiKey
+from ...domain.callers import Scope
 from ...domain.models import Event, EventKind, FileInfo, ModelVersion, Status
 from ...domain.scanning import ScanResult
 from ...domain.versions import Version
