@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from .main import _settings
+from .settings import settings_from_env
 
 _DURATION = re.compile(r"(\d+)\s*([dhm])", re.IGNORECASE)
 _UNIT = {"d": "days", "h": "hours", "m": "minutes"}
@@ -32,7 +32,7 @@ def _cli_actor() -> str:
 @contextmanager
 def _keys() -> Iterator:
     """The key service on DATABASE_URL (its schema brought up to date where the service would)."""
-    settings = _settings()
+    settings = settings_from_env()
     from ..domain.audit import Auditor
     from ..domain.errors import RegistryError
     from ..domain.keys import Keys

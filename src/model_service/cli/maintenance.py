@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .main import _settings
+from .settings import settings_from_env
 
 
 def _now() -> datetime:
@@ -23,7 +23,7 @@ def _now() -> datetime:
 def _registry() -> Iterator:
     """The registry on DATABASE_URL and BLOB_STORE_URL (schema brought up to date where the
     service would do it at start-up); store errors become a clean exit."""
-    settings = _settings()
+    settings = settings_from_env()
     from ..domain.errors import RegistryError
     from ..domain.registry import Registry
     from ..stores import build_blob_store, build_metadata_store
