@@ -162,13 +162,13 @@ def error_from_response(response: httpx.Response) -> ModelServiceError:
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         message = body["error"]
         code = body.get("code") if isinstance(body.get("code"), str) else None
-        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        sent = body.get("details")
+        details: dict[str, Any] = dict(sent) if isinstance(sent, dict) else {}
         request_id = request_id or body.get("request_id")
     else:
         text = response.text.strip()[:200]
         message = f"HTTP {response.status_code} {response.reason_phrase}" + (f": {text}" if text else "")
         code, details = None, {}
-    details = dict(details)
     if response.status_code == 429 and "retry_after" not in details:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if retry_after is not None:
