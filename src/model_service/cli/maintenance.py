@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,20 +28,17 @@ def _registry() -> Iterator:
     from ..domain.registry import Registry
     from ..stores import build_blob_store, build_metadata_store
 
-    opened = []
-    try:
-        options = settings.backend_options()
-        metadata = build_metadata_store(settings.resolved_database_url, options)
-        opened.append(metadata)
-        metadata.prepare(migrate=settings.should_migrate)
-        blobs = build_blob_store(settings.resolved_blob_store_url, options)
-        opened.append(blobs)
-        yield Registry(metadata, blobs, max_file_size=settings.max_file_size, clock=_now)
-    except RegistryError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        for store in reversed(opened):
-            store.close()
+    with ExitStack() as opened:  # closed last to first, once the error below is raised
+        try:
+            options = settings.backend_options()
+            metadata = build_metadata_store(settings.resolved_database_url, options)
+            opened.callback(metadata.close)
+            metadata.prepare(migrate=settings.should_migrate)
+            blobs = build_blob_store(settings.resolved_blob_store_url, options)
+            opened.callback(blobs.close)
+            yield Registry(metadata, blobs, max_file_size=settings.max_file_size, clock=_now)
+        except RegistryError as exc:
+            raise click.ClickException(exc.message) from None
 
 
 def _duration(value: str | None, option: str):
