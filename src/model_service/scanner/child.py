@@ -31,6 +31,7 @@ import zlib
 from typing import IO, Any
 
 from .pickles import Reading, read_stream
+from .stream import BinaryStream
 
 MEMORY_ERROR_STATUS = 3
 PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib")
@@ -99,7 +100,7 @@ class _ZlibReader(io.RawIOBase):
             self._pending += chunk
 
 
-def _decompressed(file: IO[bytes]) -> IO[bytes]:
+def _decompressed(file: IO[bytes]) -> BinaryStream:
     """``file`` itself, or a decompressing reader if it starts as joblib's compressed files do."""
     head = file.read(6)
     file.seek(0)

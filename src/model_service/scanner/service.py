@@ -111,10 +111,13 @@ class SpooledUpload:
         return self._path
 
     def write(self, data: bytes) -> None:
+        fd = self._fd
+        if fd is None:
+            raise ValueError("write to an upload that is finished or aborted")
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(fd, view):]
         except OSError as exc:
             raise _spool_error(exc, "writing") from exc
         self._inner.write(data)
