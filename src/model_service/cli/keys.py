@@ -24,7 +24,7 @@ _UNIT = {"d": "days", "h": "hours", "m": "minutes"}
 def _cli_actor() -> str:
     try:
         user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in this environment (a bare container)
+    except Exception:  # no user name in this environment (a bare container)
         user = ""
     return f"cli:{user}" if user else "cli"
 
@@ -152,9 +152,8 @@ def _day(value: datetime | None) -> str:
 
 
 def _record(key, now: datetime | None = None) -> dict:
-    record = {"key_id": key.key_id, "name": key.name, "scopes": [s.value for s in key.scopes],
-              "name_prefix": key.name_prefix, "created_at": key.created_at.isoformat(), "created_by": key.created_by,
-              "expires_at": key.expires_at.isoformat() if key.expires_at else None,
-              "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
-              "state": key.state(now or datetime.now(UTC)).value}
-    return record
+    return {"key_id": key.key_id, "name": key.name, "scopes": [s.value for s in key.scopes],
+            "name_prefix": key.name_prefix, "created_at": key.created_at.isoformat(), "created_by": key.created_by,
+            "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+            "state": key.state(now or datetime.now(UTC)).value}

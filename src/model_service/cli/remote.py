@@ -110,7 +110,7 @@ class Remote:
             self._client = None
 
 
-def _url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def _url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """An http(s) URL with a host (from the flag or MODEL_SERVICE_URL); anything else is a usage error."""
     if value is None or not value.strip():
         return None

@@ -26,6 +26,7 @@ Any other status (405, 415, …) raises :class:`ModelServiceError` itself.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -154,10 +155,8 @@ def error_from_response(response: httpx.Response) -> ModelServiceError:
     in the API's error shape (a proxy's HTML page, say) still gets the class of its status, with
     the start of its text as the message."""
     body: Any = None
-    try:
+    with contextlib.suppress(ValueError, UnicodeDecodeError):  # not JSON: the status and text tell
         body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        pass
     request_id = response.headers.get(REQUEST_ID_HEADER)
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         message = body["error"]

@@ -108,7 +108,7 @@ def _decompressed(file: IO[bytes]) -> BinaryStream:
         return gzip.GzipFile(fileobj=file)
     if head.startswith(b"BZh"):
         return bz2.BZ2File(file)
-    if head.startswith(b"\xfd7zXZ\x00") or head.startswith(b"\x5d\x00\x00"):
+    if head.startswith((b"\xfd7zXZ\x00", b"\x5d\x00\x00")):
         return lzma.LZMAFile(file)
     if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
         return io.BufferedReader(_ZlibReader(file))

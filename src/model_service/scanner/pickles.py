@@ -51,7 +51,7 @@ class Obj:
     """What calling (REDUCE, NEWOBJ, OBJ, INST) ``callable`` with ``args`` would make; ``state``
     is what BUILD gives it."""
 
-    __slots__ = ("callable", "args", "state")
+    __slots__ = ("args", "callable", "state")
 
     def __init__(self, callable_: Any, args: Any):
         self.callable = callable_

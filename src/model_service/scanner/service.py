@@ -87,7 +87,7 @@ class Allowed:
         return cls(frozenset(exact), frozenset(modules), tuple(prefixes))
 
     def __contains__(self, found: tuple[str, str]) -> bool:
-        module, name = found
+        module = found[0]
         return (found in self.exact or module in self.modules
                 or any(module == prefix or module.startswith(prefix + ".") for prefix in self.prefixes))
 
