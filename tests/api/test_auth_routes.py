@@ -101,7 +101,7 @@ def test_every_route_declares_the_scope_this_table_pins(secured):
     assert {route: scope for route, scope in found.items() if scope != SCOPES[route]} == {}
 
 
-def test_an_app_with_a_route_that_declares_no_scope_does_not_start(secured):
+def test_an_app_with_a_route_that_declares_no_scope_does_not_start():
     app = FastAPI()
 
     @app.get("/open")

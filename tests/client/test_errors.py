@@ -23,7 +23,7 @@ from model_service.client.errors import error_from_response
 UNKNOWN = "0123456789abcdef01234567"
 
 
-def test_not_found_carries_message_code_details_and_request_id(sdk, wire):
+def test_not_found_carries_message_code_details_and_request_id(sdk):
     with pytest.raises(NotFound) as caught:
         sdk.get_model(UNKNOWN)
 

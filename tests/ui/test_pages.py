@@ -75,8 +75,9 @@ def test_browsers_asking_for_the_root_are_sent_to_the_ui_and_api_clients_get_the
     assert client.get("/").json()["ui"] == "/ui"
 
 
+@pytest.mark.usefixtures("three")
 @pytest.mark.parametrize("path", ["/ui", "/ui/models", "/ui/compare"])
-def test_every_page_is_html_with_its_own_content_security_policy(client, three, path):
+def test_every_page_is_html_with_its_own_content_security_policy(client, path):
     response = client.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"] == HTML
@@ -141,7 +142,8 @@ def test_sort_headers_toggle_and_keep_the_query(client, three):
     assert row_ids(client.get(toggled).text) == [three[0]["model_id"], three[1]["model_id"], three[2]["model_id"]]
 
 
-def test_facets_count_versions_and_toggle_a_filter(client, three):
+@pytest.mark.usefixtures("three")
+def test_facets_count_versions_and_toggle_a_filter(client):
     register(client, name="churn_model", algorithm="lightgbm", tags=["churn"])
     page = client.get("/ui/models").text
     link = re.search(r'<a href="([^"]+)" data-facet="algorithm">lightgbm <span class="count">1</span>', page)
@@ -168,7 +170,8 @@ def test_paging_links_walk_the_whole_list_once(client):
     assert "Versions 41–45 of 45" in text_of(last) and 'aria-current="page" class="current">3<' in last
 
 
-def test_a_filter_that_does_not_parse_is_a_400_page_saying_where(client, three):
+@pytest.mark.usefixtures("three")
+def test_a_filter_that_does_not_parse_is_a_400_page_saying_where(client):
     response = client.get("/ui/models", params={"filter": "metrics.f1_score >>= 1"})
     assert response.status_code == 400 and response.headers["content-type"] == HTML
     assert re.search(r'role="alert"><strong>Error:</strong>[^<]*position', response.text)
@@ -177,14 +180,15 @@ def test_a_filter_that_does_not_parse_is_a_400_page_saying_where(client, three):
     assert bad_page.status_code == 400 and "page" in text_of(bad_page.text)
 
 
-def test_the_results_alone_for_the_script(client, three):
+@pytest.mark.usefixtures("three")
+def test_the_results_alone_for_the_script(client):
     response = client.get("/ui/models", params={"sort": "name"}, headers={"X-UI-Partial": "results"})
     assert response.status_code == 200 and "<html" not in response.text
     assert len(row_ids(response.text)) == 3 and 'data-partial="#list"' in response.text
 
 
 def test_a_version_page_shows_metadata_file_lineage_aliases_and_history(client, three):
-    first, second, third = (model["model_id"] for model in three)
+    first, second, _ = (model["model_id"] for model in three)
     client.post(f"/api/v1/models/{second}/upload", files={"file": ("model.pkl", b"\x80\x04K\x01.")})
     client.put("/api/v1/models/by-name/fraud_model/aliases/production", json={"version": three[0]["version"]})
     client.put("/api/v1/models/by-name/fraud_model/aliases/production", json={"version": three[1]["version"]})
@@ -220,7 +224,7 @@ def test_compare_marks_the_best_metric_and_the_differing_hyperparameters(client,
     page = client.get("/ui/compare", params={"ids": ",".join(ids)}).text
 
     def best_column(metric: str) -> int:
-        row = re.search(rf'<tr data-metric="{metric}"[^>]*>(.*?)</tr>', page, re.S).group(1)
+        row = re.search(rf'<tr data-metric="{metric}"[^>]*>(.*?)</tr>', page, re.DOTALL).group(1)
         cells = re.findall(r"<td class=\"num( best)?\"", row)
         assert [cell for cell in cells if cell] == [" best"], f"one best value of {metric}"
         return [bool(cell) for cell in cells].index(True)
@@ -310,7 +314,7 @@ def test_removing_an_alias_asks_first(client, three):
     assert client.get("/api/v1/models/by-name/fraud_model/aliases/staging").status_code == 404
 
 
-def test_uploading_a_file_to_a_version_without_one(client, three, tmp_path: Path):
+def test_uploading_a_file_to_a_version_without_one(client, three):
     model_id = three[2]["model_id"]
     page = client.get(f"/ui/models/{model_id}").text
     assert f'action="/ui/models/{model_id}/upload" enctype="multipart/form-data"' in page
@@ -499,10 +503,10 @@ def test_each_page_answers_each_kind_of_browser_as_its_scope_says(secured, who):
             outcomes[(method, template)] = "forbidden" if response.status_code == 403 else "served"
             assert response.status_code != 401
     expected = {
-        "nobody": lambda scope: "sign in",
-        "revoked": lambda scope: "sign in (expired)",
+        "nobody": lambda _scope: "sign in",
+        "revoked": lambda _scope: "sign in (expired)",
         "read": lambda scope: "served" if scope == "read" else "forbidden",
-        "write": lambda scope: "served",
+        "write": lambda _scope: "served",
     }[who]
     assert outcomes == {route: expected(scope) for route, scope in UI_ROUTES.items()}
 
@@ -540,7 +544,8 @@ def test_figures_are_reused_until_they_expire():
     assert figures.get() == 2 and computed == [0.0, 10.0]
 
 
-def test_the_dashboard_figures_lag_writes_by_at_most_their_lifetime(client, three):
+@pytest.mark.usefixtures("three")
+def test_the_dashboard_figures_lag_writes_by_at_most_their_lifetime(client):
     assert re.search(r'data-figure="total_models">3<', client.get("/ui").text)
     register(client, name="another")
     assert re.search(r'data-figure="total_models">3<', client.get("/ui").text)  # reused

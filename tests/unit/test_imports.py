@@ -71,7 +71,7 @@ def test_discovery_finds_the_modules_of_each_layer() -> None:
     modules = discover_modules()
     assert "model_service" in modules
     assert "model_service.cli.main" in modules
-    assert NOT_IMPORTABLE_ALONE <= set(modules), "an exclusion names a module that no longer exists"
+    assert set(modules) >= NOT_IMPORTABLE_ALONE, "an exclusion names a module that no longer exists"
     assert any(name.startswith("model_service.stores.sql.migrations.versions.0") for name in modules)
 
 

@@ -30,7 +30,7 @@ def found(data: bytes, **options) -> list[tuple[str, str]]:
     return list(reading.found)
 
 
-@pytest.mark.parametrize("protocol", range(0, pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_a_reduce_to_os_system_is_found_in_every_protocol(protocol):
     assert found(scanfiles.malicious_pickle(protocol)) == [(SYSTEM_MODULE, "system")]
 
@@ -67,7 +67,7 @@ def test_a_stack_global_whose_name_is_computed_is_an_unknown_import():
 
 
 def test_a_plain_pickle_of_data_imports_nothing():
-    for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
         assert found(scanfiles.benign_pickle(protocol)) == []
 
 
