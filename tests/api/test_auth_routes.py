@@ -62,7 +62,7 @@ SCOPES: dict[tuple[str, str], Scope | None] = {
     ("DELETE", "/api/v1/keys/{key_id}"): ADMIN,
     ("GET", "/api/v1/whoami"): READ,
     ("GET", "/api/v1/audit"): ADMIN,
-    # The web UI (its own caller matrix, for a browser with a session cookie: tests/ui/test_pages.py)
+    # The web UI (its own caller matrix, for a browser with a session cookie: tests/ui/test_pages_signed_in.py)
     ("GET", "/ui"): READ,
     ("GET", "/ui/models"): READ,
     ("GET", "/ui/models/{model_id}"): READ,
@@ -198,7 +198,7 @@ def test_every_route_answers_each_caller_as_its_scope_says(secured, caller):
     mismatches = []
     for method, path, route in sorted(routes_of(secured.app), key=lambda r: r[0] == "DELETE"):  # deletions last
         if auth.is_ui_path(path):
-            continue  # pages answer a browser (sign-in redirects, HTML errors): tests/ui/test_pages.py
+            continue  # pages answer a browser (sign-in redirects, HTML errors): tests/ui/test_pages_signed_in.py
         expected = expectation(caller, SCOPES.get((method, path), auth.declared_scope(route)))
         request = request_for(method, path, targets)
         headers = {**request.pop("headers", {}), **key_header(secret)}
