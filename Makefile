@@ -4,12 +4,24 @@ VENV     ?= .venv
 BIN      := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: serve test bench clean chromium
+.PHONY: serve test lint bench clean chromium
 
+# What is installed, one stamp per part, each redone when pyproject.toml changes: the runtime (the
+# package and its dependencies, all `make serve` needs; the stamp is its command), then on top of
+# it the test extra (torch, xgboost, onnxruntime, Playwright…: only for the tests and the
+# benchmarks) and the lint extra (ruff, mypy, stubs).
 $(BIN)/model-service: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-extra: $(BIN)/model-service pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.lint-extra: $(BIN)/model-service pyproject.toml
+	$(BIN)/pip install --quiet -e '.[lint]'
 	touch $@
 
 serve: $(BIN)/model-service
@@ -17,8 +29,16 @@ serve: $(BIN)/model-service
 
 # One worker per core (pytest-xdist); a worker with nothing left takes tests queued for another.
 # PYTEST_ARGS='-n 0' runs everything in one process.
-test: $(BIN)/model-service chromium
+test: $(VENV)/.test-extra chromium
 	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
+
+# ruff over the code, the tests and the benchmarks; mypy over the package (pyproject.toml says
+# which rules and which strictness). Both run, whatever the first finds; either failing fails.
+lint: $(VENV)/.lint-extra
+	status=0; \
+	$(BIN)/ruff check src tests bench || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
 
 # The web UI's browser tests (tests/ui) drive Debian's Chromium; never `playwright install`.
 # Installed here when missing and possible (root, or sudo without a password); otherwise the
@@ -41,7 +61,7 @@ chromium:
 		echo "make: no Chromium at $(CHROMIUM): run 'sudo apt-get install chromium' (the browser tests skip without it, and fail under CI=true)"; \
 	fi
 
-bench: $(BIN)/model-service
+bench: $(VENV)/.test-extra
 	$(BIN)/python bench/run_all.py
 
 clean:

@@ -2,8 +2,8 @@
 
 Everything here is about running things safely on one machine: a free port, a temporary folder,
 the service and nginx as child processes that are always stopped, time-bounded subprocesses,
-resident memory of a process tree, and the result table that puts our figure beside a baseline
-measured in the same run.
+resident memory of a process tree. The result table (our figure beside a baseline measured in
+the same run) is _results.py's.
 
 Nothing talks to anything but 127.0.0.1.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import re
 import shutil
@@ -24,7 +23,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,19 +96,29 @@ def model_service_binary() -> str:
                      "`pip install -e .` in the project")
 
 
-def _die_with_parent() -> None:
-    """preexec_fn: the child gets SIGTERM if this benchmark dies without cleaning up (Linux only)."""
+def _find_prctl() -> Callable[..., int] | None:
     try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+_PRCTL = _find_prctl()  # looked up here, in the parent: the forked child only makes the call
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM if this benchmark dies without cleaning up (Linux only).
+
+    Popen has no option for PR_SET_PDEATHSIG, hence a preexec_fn, kept to the one system call:
+    loading libc in the child (dlopen) could wait forever on a lock another thread held at fork."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def run(cmd: list[str], *, timeout: float, check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess:
     """A time-bounded subprocess; its output is captured as text."""
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
                                 preexec_fn=_die_with_parent, **kwargs)
     except subprocess.TimeoutExpired:
         raise BenchError(f"timed out after {timeout:.0f}s: {' '.join(cmd)}") from None
@@ -265,9 +273,11 @@ class Service:
 
     def start(self, timeout: float = 60.0) -> Service:
         binary = model_service_binary()
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([binary, "serve"], env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - the server's output until stop() closes it
+        self.proc = subprocess.Popen(
+            [binary, "serve"], env=self.env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent)  # noqa: PLW1509 - one system call, no lock taken (see _die_with_parent)
         deadline = time.monotonic() + timeout
         with http_client(self.url, timeout=2.0) as client:
             while time.monotonic() < deadline:
@@ -355,8 +365,9 @@ class Nginx:
 
     def start(self, probe_path: str = "/", timeout: float = 15.0) -> Nginx:
         cmd = [self.binary, "-p", f"{self.prefix}/", "-c", str(self.conf), "-e", str(self.prefix / "error.log")]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_die_with_parent)  # noqa: PLW1509 - one system call, no lock taken (see _die_with_parent)
         deadline = time.monotonic() + timeout
         with http_client(self.url, timeout=2.0) as client:
             while time.monotonic() < deadline:
@@ -385,107 +396,6 @@ class Nginx:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-# ---- results -------------------------------------------------------------------------------------
-
-@dataclass
-class Row:
-    """One line of a result table: our figure beside the baseline of the same run."""
-
-    metric: str
-    unit: str
-    ours: float | None
-    baseline: float | None = None
-    baseline_label: str = ""
-    target: str = "-"
-    status: str = "info"          # PASS, MISS, info, FAIL (could not measure)
-    ratio: float | None = None
-    runs: list[float] = field(default_factory=list)
-    baseline_runs: list[float] = field(default_factory=list)
-    note: str = ""
-
-    def __post_init__(self) -> None:
-        if self.ratio is None and self.ours is not None and self.baseline:
-            self.ratio = self.ours / self.baseline
-
-
-def judge_ratio(row: Row, minimum: float) -> Row:
-    row.target = f">= {minimum:.2f}x {row.baseline_label.split()[0] if row.baseline_label else 'baseline'}"
-    row.status = "FAIL" if row.ratio is None else ("PASS" if row.ratio >= minimum else "MISS")
-    return row
-
-
-def judge_at_least(row: Row, minimum: float, text: str | None = None) -> Row:
-    row.target = text or f">= {minimum:g} {row.unit}"
-    row.status = "FAIL" if row.ours is None else ("PASS" if row.ours >= minimum else "MISS")
-    return row
-
-
-def judge_below(row: Row, maximum: float, text: str | None = None) -> Row:
-    row.target = text or f"< {maximum:g} {row.unit}"
-    row.status = "FAIL" if row.ours is None else ("PASS" if row.ours < maximum else "MISS")
-    return row
-
-
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit in ("req/s", "reg/s"):
-        return f"{value:,.0f}"
-    if unit == "ms":
-        return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
-    if unit in ("MB", "MiB/s"):
-        return f"{value:,.1f}"
-    return f"{value:g}"
-
-
-def _fmt_ratio(ratio: float | None) -> str:
-    if ratio is None:
-        return "-"
-    if ratio >= 100:
-        return f"{ratio:,.0f}x"
-    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.3f}x"
-
-
-def render_table(title: str, rows: list[Row]) -> str:
-    header = ["measurement", "ours", "baseline (same run)", "ratio", "target", "result"]
-    lines = []
-    for row in rows:
-        base_unit = "req/s" if row.unit == "reg/s" else row.unit  # baselines serve GETs
-        base = "-" if row.baseline is None else f"{_fmt(row.baseline, row.unit)} {base_unit} ({row.baseline_label})"
-        lines.append([
-            row.metric,
-            f"{_fmt(row.ours, row.unit)} {row.unit}",
-            base,
-            _fmt_ratio(row.ratio),
-            row.target,
-            row.status,
-        ])
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    def fmt_line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i in (0, 2, 4, 5) else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-    rule = "-" * len(fmt_line(header))
-    out = [title, rule, fmt_line(header), rule, *(fmt_line(line) for line in lines), rule]
-    return "\n".join(out)
-
-
-def render_runs(rows: list[Row]) -> str:
-    """The individual repetitions behind each median, for the record."""
-    out = []
-    for row in rows:
-        if len(row.runs) > 1 or len(row.baseline_runs) > 1:
-            ours = ", ".join(_fmt(v, row.unit) for v in row.runs)
-            base = ", ".join(_fmt(v, row.unit) for v in row.baseline_runs)
-            out.append(f"  {row.metric}: ours [{ours}]" + (f"  baseline [{base}]" if base else ""))
-    return "\n".join(out)
-
-
-def write_json(path: str | None, script: str, rows: list[Row], extra: dict[str, Any]) -> None:
-    if not path:
-        return
-    Path(path).write_text(json.dumps({"script": script, "rows": [asdict(r) for r in rows], **extra}, indent=2))
 
 
 def print_environment(extra: dict[str, Any] | None = None) -> None:

@@ -37,25 +37,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (  # noqa: E402
+from _harness import (
     BenchError,
-    Row,
     Service,
     free_port,
     http_client,
     install_signal_handlers,
-    judge_below,
     log,
     parse_size,
     print_environment,
-    render_table,
     require_tool,
     run_main,
     temp_dir,
-    write_json,
 )
-from bench_files import curl_download, make_file, register, upload  # noqa: E402
-from search import load, measure, p99, workload  # noqa: E402
+from _results import Row, judge_below, render_table, write_json
+from bench_files import curl_download, make_file, register, upload
+from search import load, measure, p99, workload
 
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret", "AWS_DEFAULT_REGION": "us-east-1"}
 RSS_TARGET_MB = 100.0
@@ -75,7 +72,7 @@ class MotoServer:
     def __init__(self, work: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(work / "moto.log", "wb")
+        self.log = open(work / "moto.log", "wb")  # noqa: SIM115 - the server's output until stop() closes it
         binary = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
         self.proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(self.port)], stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -163,7 +160,7 @@ def measure_pair(pair: Pair, work: Path, source: Path, size: int, versions: int,
         rng = random.Random(11)
         lookups = measure(client, runs, lambda c: c.get(f"/api/v1/models/{rng.choice(ids)}"))
         pair.results["get-by-id p50"] = stats.median(lookups)
-        registrations = measure(client, runs, lambda c: _register(c))
+        registrations = measure(client, runs, _register)
         pair.results["registration p50"] = stats.median(registrations)
         cases, statistics_cases = workload(rng)
         for label, request in cases + statistics_cases:
@@ -236,8 +233,18 @@ def main() -> int:
                 with contextlib.suppress(Exception):
                     database.drop()
 
+    rows = _rows(pairs, {"upload": direct_up, "download": direct_down})
+    print()
+    print(render_table(f"backends: {args.size} file, {args.versions:,} versions, {args.runs} requests per latency",
+                       rows))
+    write_json(args.json, "backends", rows, {"size": size, "versions": args.versions, "runs": args.runs})
+    return 0
+
+
+def _rows(pairs: list[Pair], direct: dict[str, float]) -> list[Row]:
+    """Every pair's figures against the first pair's (embedded), transfers through S3 against S3
+    itself (``direct``: boto3 alone)."""
     baseline = pairs[0]
-    direct = {"upload": direct_up, "download": direct_down}
     rows: list[Row] = []
     for key in baseline.results:
         unit = UNITS.get(key, "ms")
@@ -254,11 +261,7 @@ def main() -> int:
             if key == "rss_growth" and "S3" in pair.label:
                 row = judge_below(row, RSS_TARGET_MB, f"< {RSS_TARGET_MB:.0f} MB")
             rows.append(row)
-    print()
-    print(render_table(f"backends: {args.size} file, {args.versions:,} versions, {args.runs} requests per latency",
-                       rows))
-    write_json(args.json, "backends", rows, {"size": size, "versions": args.versions, "runs": args.runs})
-    return 0
+    return rows
 
 
 if __name__ == "__main__":

@@ -37,26 +37,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (  # noqa: E402
+from _harness import (
     BenchError,
     Nginx,
-    Row,
     Service,
     http_client,
     install_signal_handlers,
-    judge_at_least,
-    judge_below,
     log,
     machine_cpu_busy,
     print_environment,
-    render_table,
     require_tool,
     run,
     run_main,
     temp_dir,
     tree_cpu_seconds,
-    write_json,
 )
+from _results import Row, judge_at_least, judge_below, render_table, write_json
 
 GET_TARGET_RPS = 1250
 GET_TARGET_P50_MS = 5.0
@@ -221,7 +217,7 @@ def summarize_profile(path: Path, top: int = 15) -> str:
         total += n
         frames = []
         for frame in stack.split(";"):
-            if frame.startswith("process ") or frame.startswith("thread "):
+            if frame.startswith(("process ", "thread ")):
                 continue
             func, _, where = frame.partition(" (")
             where = where.rstrip(")")

@@ -28,29 +28,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (  # noqa: E402
+from _harness import (
     BenchError,
     MiB,
     Nginx,
-    Row,
     Service,
     http_client,
     human_bytes,
     install_signal_handlers,
-    judge_below,
-    judge_ratio,
     log,
     median,
     parse_size,
     print_environment,
-    render_runs,
-    render_table,
     require_tool,
     run,
     run_main,
     temp_dir,
-    write_json,
 )
+from _results import Row, judge_below, judge_ratio, render_runs, render_table, write_json
 
 DOWNLOAD_TARGET = 0.7
 UPLOAD_TARGET = 0.5

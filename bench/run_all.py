@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Row, install_signal_handlers, render_table  # noqa: E402
+from _harness import install_signal_handlers
+from _results import Row, render_table
 
 HERE = Path(__file__).resolve().parent
 
@@ -63,7 +64,7 @@ def run_script(name: str, args: list[str], timeout: float) -> dict | None:
         json_path.unlink(missing_ok=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="1GiB", help="file size for bench_files (default 1GiB)")
     parser.add_argument("--runs", type=int, default=3, help="repetitions per file measurement (default 3)")
@@ -80,11 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--save", default=str(HERE / "results"),
                         help="folder for the results (default bench/results; '' to not save)")
-    args = parser.parse_args(argv)
-    install_signal_handlers()
+    return parser
 
+
+def _plan(args: argparse.Namespace) -> list[tuple[str, list[str], float]]:
+    """The scripts to run: (name, arguments, time limit in seconds)."""
     env_args = [a for item in args.env for a in ("--env", item)]
-    plan = []
+    plan: list[tuple[str, list[str], float]] = []
     if args.only in (None, "files"):
         plan.append(("bench_files", ["--size", args.size, "--runs", str(args.runs), *env_args], 1500))
     if args.only in (None, "api"):
@@ -97,6 +100,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "backends"):
         plan.append(("backends", ["--size", args.size, "--versions", str(args.backend_versions)],
                      600 + args.backend_versions * 0.01))
+    return plan
+
+
+def _summary_rows(results: dict[str, dict | None]) -> list[Row]:
+    """Each script's rows with a target (and the extra multipart row); a script that did not
+    complete is one failed row."""
+    rows: list[Row] = []
+    for name, result in results.items():
+        if result is None:
+            rows.append(Row(f"{name}: did not complete", "", None, status="FAIL"))
+            continue
+        for data in result["rows"]:
+            if data["status"] == "info" and not data["metric"].startswith(("upload", "get-by-id, 1 connection: thr")):
+                continue
+            rows.append(Row(**data))
+    return rows
+
+
+def _save(folder: Path, args: argparse.Namespace, results: dict[str, dict | None], summary: str) -> None:
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        (folder / f"{stamp}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+        (folder / f"{stamp}-summary.txt").write_text(summary + "\n")
+        print(f"saved: {folder / stamp}.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    install_signal_handlers()
+    plan = _plan(args)
 
     started = time.monotonic()
     results: dict[str, dict | None] = {}
@@ -108,15 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     elapsed = time.monotonic() - started
 
-    rows: list[Row] = []
-    for name, result in results.items():
-        if result is None:
-            rows.append(Row(f"{name}: did not complete", "", None, status="FAIL"))
-            continue
-        for data in result["rows"]:
-            if data["status"] == "info" and not data["metric"].startswith(("upload", "get-by-id, 1 connection: thr")):
-                continue  # the summary keeps the targets (and the extra multipart row)
-            rows.append(Row(**data))
+    rows = _summary_rows(results)
     load = os.getloadavg()
     summary = render_table(f"SUMMARY (all benchmarks, {elapsed:.0f}s; load average now {load[0]:.2f})", rows)
     print("\n" + summary)
@@ -125,13 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"targets: {sum(r.status == 'PASS' for r in rows)} PASS, {len(missed)} MISS, {len(failed)} FAIL")
 
     if args.save:
-        with contextlib.suppress(OSError):
-            folder = Path(args.save)
-            folder.mkdir(parents=True, exist_ok=True)
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            (folder / f"{stamp}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
-            (folder / f"{stamp}-summary.txt").write_text(summary + "\n")
-            print(f"saved: {folder / stamp}.json")
+        _save(Path(args.save), args, results, summary)
 
     if failed:
         return 2

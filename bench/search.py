@@ -33,19 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (  # noqa: E402
-    Row,
-    Service,
-    http_client,
-    install_signal_handlers,
-    judge_below,
-    log,
-    print_environment,
-    render_table,
-    run_main,
-    temp_dir,
-    write_json,
-)
+from _harness import Service, http_client, install_signal_handlers, log, print_environment, run_main, temp_dir
+from _results import Row, judge_below, render_table, write_json
 
 SEARCH_TARGET_MS = 50.0
 STATS_TARGET_MS = 200.0

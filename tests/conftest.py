@@ -29,7 +29,7 @@ from model_service.config import Settings  # noqa: E402
 from model_service.server.app import create_app  # noqa: E402
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
+def pytest_collection_finish() -> None:
     """What is loaded by now (the libraries, the collected tests) lives until the run ends: frozen
     out of the garbage collector's sight, each full collection walks only what the tests made since.
     The suite builds about a thousand apps, large graphs with cycles that only the collector frees;

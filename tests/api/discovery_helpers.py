@@ -116,7 +116,7 @@ def set_status(client: TestClient, model_id: str, status: str, actor: str | None
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 def between(earlier: str, later: str) -> str:

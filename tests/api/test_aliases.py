@@ -76,7 +76,8 @@ def test_move_an_alias_by_model_id_and_by_bare_version(client, fraud):
     assert alias_moves(client, "fraud") == [(None, "v1.0"), ("v1.0", "v1.1"), ("v1.1", "v1.2")]
 
 
-def test_aliases_of_a_name_are_independent_and_listed_by_name(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_aliases_of_a_name_are_independent_and_listed_by_name(client):
     ok(put_alias(client, "fraud", "staging", version="v1.2"))
     ok(put_alias(client, "fraud", "production", version="v1.0"))
     ok(put_alias(client, "fraud", "champion", version="v1.0"))
@@ -107,7 +108,8 @@ def test_a_move_with_the_right_expected_version_succeeds(client, fraud):
     assert_unchanged(client, {"production": "v1.1"}, [(None, "v1.0"), ("v1.0", "v1.1")])
 
 
-def test_a_move_with_the_wrong_expected_version_is_409_and_changes_nothing(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_a_move_with_the_wrong_expected_version_is_409_and_changes_nothing(client):
     ok(put_alias(client, "fraud", "production", version="v1.0"))
 
     response = put_alias(client, "fraud", "production", version="v1.2", expected_version="v1.1")
@@ -129,7 +131,8 @@ def test_expected_version_null_means_must_not_be_set(client, fraud):
     assert_unchanged(client, {"production": "v1.0"}, [(None, "v1.0")])
 
 
-def test_expecting_a_version_of_an_unset_alias_is_409(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_expecting_a_version_of_an_unset_alias_is_409(client):
     body = assert_error(put_alias(client, "fraud", "production", version="v1.0", expected_version="v1.0"),
                         409, "alias_conflict")
 
@@ -137,13 +140,15 @@ def test_expecting_a_version_of_an_unset_alias_is_409(client, fraud):
     assert_unchanged(client, {}, [])
 
 
-def test_expected_version_without_a_v_is_the_same_version(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_expected_version_without_a_v_is_the_same_version(client):
     ok(put_alias(client, "fraud", "production", version="v1.0"))
 
     assert ok(put_alias(client, "fraud", "production", version="v1.1", expected_version="1.0"))["version"] == "v1.1"
 
 
-def test_a_malformed_expected_version_is_422(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_a_malformed_expected_version_is_422(client):
     ok(put_alias(client, "fraud", "production", version="v1.0"))
 
     assert_error(put_alias(client, "fraud", "production", version="v1.1", expected_version="newest"),
@@ -153,8 +158,9 @@ def test_a_malformed_expected_version_is_422(client, fraud):
 
 # ---- bad requests ----------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("fraud")
 @pytest.mark.parametrize("body", [{}, {"expected_version": "v1.0"}, {"version": None, "model_id": None}])
-def test_neither_version_nor_model_id_is_422(client, fraud, body):
+def test_neither_version_nor_model_id_is_422(client, body):
     assert_error(client.put(by_name("fraud", "/aliases/production"), json=body), 422, "invalid_alias_target")
     assert_unchanged(client, {}, [])
 
@@ -166,7 +172,8 @@ def test_both_version_and_model_id_is_422(client, fraud):
     assert_unchanged(client, {}, [])
 
 
-def test_a_model_id_of_another_name_is_422(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_a_model_id_of_another_name_is_422(client):
     other = register_model(client, name="churn")["model_id"]
 
     body = assert_error(put_alias(client, "fraud", "production", model_id=other), 422, "invalid_alias_target")
@@ -176,12 +183,13 @@ def test_a_model_id_of_another_name_is_422(client, fraud):
     assert aliases_map(client, "churn") == {}
 
 
+@pytest.mark.usefixtures("fraud")
 @pytest.mark.parametrize(("target", "status", "code"), [
     ({"version": "v9.9"}, 404, "version_not_found"),
     ({"model_id": UNKNOWN_ID}, 404, "model_not_found"),
     ({"model_id": "xyz"}, 400, "invalid_id"),
 ])
-def test_a_target_that_does_not_exist_is_an_error(client, fraud, target, status, code):
+def test_a_target_that_does_not_exist_is_an_error(client, target, status, code):
     assert_error(put_alias(client, "fraud", "production", **target), status, code)
     assert_unchanged(client, {}, [])
 
@@ -194,29 +202,33 @@ def test_version_must_be_a_version_and_model_id_an_id(client, fraud):
     assert_unchanged(client, {}, [])
 
 
-def test_an_alias_of_an_unknown_name_is_404(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_an_alias_of_an_unknown_name_is_404(client):
     assert put_alias(client, "nobody", "production", version="v1.0").status_code == 404
 
 
+@pytest.mark.usefixtures("fraud")
 @pytest.mark.parametrize("alias", ["Prod", "latest", "a.b", "1st", "-x", "has space", "a" * 65, "v1.0"])
-def test_an_invalid_alias_name_is_422(client, fraud, alias):
+def test_an_invalid_alias_name_is_422(client, alias):
     assert_error(put_alias(client, "fraud", alias, version="v1.0"), 422, "invalid_alias")
     assert_error(alias_version(client, "fraud", alias), 422, "invalid_alias")
     assert_unchanged(client, {}, [])
 
 
+@pytest.mark.usefixtures("fraud")
 @pytest.mark.parametrize(("body", "status", "code"), [
     ('{"version": 1.0}', 422, "validation_error"),  # not a string
     ('{"version": "v1.0", "force": true}', 422, "validation_error"),  # unknown field
     ('{"version": "v1.0"', 400, "invalid_json"),
     ('["v1.0"]', 422, "validation_error"),
 ])
-def test_a_bad_body_is_rejected(client, fraud, body, status, code):
+def test_a_bad_body_is_rejected(client, body, status, code):
     assert_error(post_json_text(client, by_name("fraud", "/aliases/production"), body, method="PUT"), status, code)
     assert_unchanged(client, {}, [])
 
 
-def test_a_body_that_is_not_json_is_415(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_a_body_that_is_not_json_is_415(client):
     response = client.put(by_name("fraud", "/aliases/production"), content=b"version=v1.0",
                           headers={"content-type": "application/x-www-form-urlencoded"})
 
@@ -239,7 +251,8 @@ def test_delete_an_alias(client, fraud):
     assert history(client, "fraud", kind="alias")[-1]["actor"] == "zoe"
 
 
-def test_deleting_an_alias_that_is_not_set_is_404(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_deleting_an_alias_that_is_not_set_is_404(client):
     assert_error(delete_alias(client, "fraud", "production"), 404, "alias_not_found")
     assert_unchanged(client, {}, [])
 
@@ -275,7 +288,7 @@ def test_deleting_a_version_removes_the_aliases_pointing_at_it(client, fraud):
 # ---- where an alias pointed, now and in the past ---------------------------------------------------------------
 
 @pytest.fixture
-def moved(client, fraud) -> list[dict]:
+def moved(client, fraud) -> list[dict]:  # noqa: ARG001 - fraud: the versions the alias moves between
     """production: set to v1.0 (alice), v1.1 (bob), v1.2 (carol), then removed (dave); staging is set
     to v1.2 in between. Returns production's four moves from the history."""
     ok(put_alias(client, "fraud", "production", actor="alice", version="v1.0"))
@@ -322,11 +335,13 @@ def test_other_aliases_do_not_answer_for_this_one(client, moved):
     assert ok(alias_version(client, "fraud", "staging", at=moved[-1]["at"]))["version"] == "v1.2"
 
 
-def test_a_bad_time_is_422(client, moved):
+@pytest.mark.usefixtures("moved")
+def test_a_bad_time_is_422(client):
     body = assert_error(alias_version(client, "fraud", "production", at="last tuesday"), 422, "validation_error")
 
     assert error_fields(body) == ["query.at"]
 
 
-def test_a_time_beyond_the_calendar_in_utc_is_a_client_error(client, moved):
+@pytest.mark.usefixtures("moved")
+def test_a_time_beyond_the_calendar_in_utc_is_a_client_error(client):
     assert_client_error(alias_version(client, "fraud", "production", at="9999-12-31T23:59:59-12:00"))

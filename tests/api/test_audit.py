@@ -128,7 +128,8 @@ def test_filters_by_model_id_or_name_actor_and_action(client, story):
     assert query(actor="nobody") == []
 
 
-def test_since_and_until_bound_the_time(client, story):
+@pytest.mark.usefixtures("story")
+def test_since_and_until_bound_the_time(client):
     everything = records(client, {})
     middle = everything[2]["at"]
 
@@ -140,7 +141,8 @@ def test_since_and_until_bound_the_time(client, story):
     assert records(client, {}, since="2999-01-01T00:00:00Z") == []
 
 
-def test_pages_come_newest_first_and_the_cursor_walks_them_all(client, story):
+@pytest.mark.usefixtures("story")
+def test_pages_come_newest_first_and_the_cursor_walks_them_all(client):
     everything = records(client, {})
     seen, cursor = [], None
     while True:

@@ -62,7 +62,7 @@ SCOPES: dict[tuple[str, str], Scope | None] = {
     ("DELETE", "/api/v1/keys/{key_id}"): ADMIN,
     ("GET", "/api/v1/whoami"): READ,
     ("GET", "/api/v1/audit"): ADMIN,
-    # The web UI (its own caller matrix, for a browser with a session cookie: tests/ui/test_pages.py)
+    # The web UI (its own caller matrix, for a browser with a session cookie: tests/ui/test_pages_signed_in.py)
     ("GET", "/ui"): READ,
     ("GET", "/ui/models"): READ,
     ("GET", "/ui/models/{model_id}"): READ,
@@ -101,7 +101,7 @@ def test_every_route_declares_the_scope_this_table_pins(secured):
     assert {route: scope for route, scope in found.items() if scope != SCOPES[route]} == {}
 
 
-def test_an_app_with_a_route_that_declares_no_scope_does_not_start(secured):
+def test_an_app_with_a_route_that_declares_no_scope_does_not_start():
     app = FastAPI()
 
     @app.get("/open")
@@ -198,7 +198,7 @@ def test_every_route_answers_each_caller_as_its_scope_says(secured, caller):
     mismatches = []
     for method, path, route in sorted(routes_of(secured.app), key=lambda r: r[0] == "DELETE"):  # deletions last
         if auth.is_ui_path(path):
-            continue  # pages answer a browser (sign-in redirects, HTML errors): tests/ui/test_pages.py
+            continue  # pages answer a browser (sign-in redirects, HTML errors): tests/ui/test_pages_signed_in.py
         expected = expectation(caller, SCOPES.get((method, path), auth.declared_scope(route)))
         request = request_for(method, path, targets)
         headers = {**request.pop("headers", {}), **key_header(secret)}

@@ -73,7 +73,7 @@ def test_best_value_per_metric_with_its_direction_and_ties(client, trio):
 
 
 def test_the_order_of_ids_is_the_order_of_the_answer(client, trio):
-    a, b, c = trio
+    a, _, c = trio
 
     body = ok(compare(client, c, a))
 

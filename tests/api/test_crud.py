@@ -39,7 +39,7 @@ def history(client, model_id: str) -> list[dict]:
 
 
 def moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 # ---- GET --------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ def test_the_history_records_every_alias_move_and_status_change_with_its_actor(c
     assert events_of(client) == story["expected"]
 
 
-def test_events_are_in_time_order(client, story):
+@pytest.mark.usefixtures("story")
+def test_events_are_in_time_order(client):
     times = [e["at"] for e in history(client, "fraud")]
 
     assert times == sorted(times)
@@ -65,8 +66,9 @@ def test_kind_filters_the_events(client, story, kind, indexes):
     assert events_of(client, kind=kind) == [story["expected"][i] for i in indexes]
 
 
+@pytest.mark.usefixtures("story")
 @pytest.mark.parametrize("kind", ["bogus", "status,bogus", "Status"])
-def test_an_invalid_kind_is_422(client, story, kind):
+def test_an_invalid_kind_is_422(client, kind):
     body = assert_error(client.get(by_name("fraud", "/history"), params={"kind": kind}), 422, "invalid_kind")
 
     assert body["details"]["kinds"] == [k for k in kind.split(",") if k in ("bogus", "Status")]
@@ -77,7 +79,8 @@ def test_alias_keeps_only_that_alias_moves(client, story, alias, indexes):
     assert events_of(client, alias=alias) == [story["expected"][i] for i in indexes]
 
 
-def test_an_invalid_alias_filter_is_422(client, story):
+@pytest.mark.usefixtures("story")
+def test_an_invalid_alias_filter_is_422(client):
     assert_error(client.get(by_name("fraud", "/history"), params={"alias": "Prod"}), 422, "invalid_alias")
 
 
@@ -93,16 +96,18 @@ def test_since_and_until_are_inclusive_bounds(client, story):
     assert events_of(client, since=at[1], until=at[5], alias="production") == [expected[3]]
 
 
+@pytest.mark.usefixtures("story")
 @pytest.mark.parametrize("param", ["since", "until"])
-def test_a_bad_time_is_422(client, story, param):
+def test_a_bad_time_is_422(client, param):
     body = assert_error(client.get(by_name("fraud", "/history"), params={param: "soon"}), 422, "validation_error")
 
     assert error_fields(body) == [f"query.{param}"]
 
 
+@pytest.mark.usefixtures("story")
 @pytest.mark.parametrize(("param", "when"), [("since", "0001-01-01T00:00:00+01:00"),
                                              ("until", "9999-12-31T23:59:59-12:00")])
-def test_a_time_beyond_the_calendar_in_utc_is_a_client_error(client, story, param, when):
+def test_a_time_beyond_the_calendar_in_utc_is_a_client_error(client, param, when):
     assert_client_error(client.get(by_name("fraud", "/history"), params={param: when}))
 
 
@@ -142,7 +147,8 @@ def test_the_history_of_a_name_whose_versions_are_all_deleted_remains(client, st
     assert_error(client.get(by_name("fraud")), 404, "name_not_found")
 
 
-def test_the_history_of_an_unknown_name_is_404(client, story):
+@pytest.mark.usefixtures("story")
+def test_the_history_of_an_unknown_name_is_404(client):
     assert_error(client.get(by_name("fraudulent", "/history")), 404, "name_not_found")
 
 

@@ -83,25 +83,28 @@ TRAVERSING_NAMES = ["../etc", "..", "a/../b", "a/b", "a\\b", "..%2f..%2fetc", "%
                     ".hidden", "a b", "a\r\nSet-Cookie: x=1", "a;b", "a@prod", "a?b", "a#b"]
 
 
+@pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("name", TRAVERSING_NAMES)
-def test_a_traversing_or_injecting_name_is_refused_at_registration(client, untouched, name):
+def test_a_traversing_or_injecting_name_is_refused_at_registration(client, name):
     assert_error(client.post(MODELS, json={"name": name, "algorithm": "svm"}), 422, "invalid_name")
 
 
+@pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("path", [
     "../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%2e%2e%2f%2e%2e%2fetc", "a%2Fb", "a%00b", "a%0D%0Ab",
     "%C3%A9t%C3%A9", "%F0%9F%98%80", "%FF%FE", "x" * 300, "%2e%2e",
 ])
 @pytest.mark.parametrize("suffix", ["", "/versions/latest", "/versions/latest/download", "/aliases", "/history"])
-def test_a_hostile_name_in_a_url_is_a_4xx(client, untouched, path, suffix):
+def test_a_hostile_name_in_a_url_is_a_4xx(client, path, suffix):
     response = client.get(f"{BY_NAME}/{path}{suffix}")
 
     assert_client_error(response)
     assert_headers_are_safe(response)
 
 
+@pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("name", ["modèle", "模型", "model😀", "ｆｕｌｌｗｉｄｔｈ", "a\u202eexe", "a\u200bb", "Ω"])
-def test_a_non_ascii_name_is_refused_as_the_naming_rules_say(client, untouched, name):
+def test_a_non_ascii_name_is_refused_as_the_naming_rules_say(client, name):
     """Names are ASCII letters, digits and ``_ - . % +``: anything else is a 422, never a 500."""
     assert_error(client.post(MODELS, json={"name": name, "algorithm": "svm"}), 422, "invalid_name")
     assert_client_error(client.get(f"{BY_NAME}/{quote(name, safe='')}"))
@@ -199,9 +202,10 @@ def test_a_file_name_header_with_control_characters_is_stored_without_them(clien
 
 # ---- header injection through stored values ----------------------------------------------------
 
+@pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("field", ["algorithm", "created_by"])
 @pytest.mark.parametrize("value", ["xgb\r\nSet-Cookie: a=b", "xgb\nX-Evil: 1", "xgb\u2028x", "xgb\x85x", "a\x00b"])
-def test_one_line_fields_refuse_line_breaks(client, untouched, field, value):
+def test_one_line_fields_refuse_line_breaks(client, field, value):
     body = {"name": "m", "algorithm": "svm", field: value}
 
     assert_error(client.post(MODELS, json=body), 422, f"invalid_{field}")
@@ -226,21 +230,24 @@ def test_download_headers_carry_any_stored_value_as_safe_ascii(client, algorithm
 
 # ---- oversized and deeply nested JSON -----------------------------------------------------------
 
-def test_a_body_over_max_request_size_is_413_and_nothing_is_stored(client, untouched, settings):
+@pytest.mark.usefixtures("untouched")
+def test_a_body_over_max_request_size_is_413_and_nothing_is_stored(client, settings):
     text = json.dumps({"name": "m", "algorithm": "svm", "description": "x" * settings.max_request_size})
 
     assert_error(post_json_text(client, MODELS, text), 413, "request_too_large")
 
 
+@pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize("depth", [MAX_NESTING + 1, 200, 100_000])
 @pytest.mark.parametrize("field", ["hyperparameters", "dataset_info"])
-def test_json_nested_past_the_limit_is_a_4xx_and_nothing_is_stored(client, untouched, depth, field):
+def test_json_nested_past_the_limit_is_a_4xx_and_nothing_is_stored(client, depth, field):
     text = f'{{"name": "m", "algorithm": "svm", "{field}": {{"a": ' + '{"a": ' * depth + "1" + "}" * depth + "}}"
 
     assert_client_error(post_json_text(client, MODELS, text))
 
 
-def test_json_arrays_nested_past_the_limit_are_a_4xx(client, untouched):
+@pytest.mark.usefixtures("untouched")
+def test_json_arrays_nested_past_the_limit_are_a_4xx(client):
     text = '{"name": "m", "algorithm": "svm", "dataset_info": {"a": ' + "[" * 50_000 + "]" * 50_000 + "}}"
 
     assert_client_error(post_json_text(client, MODELS, text))
@@ -280,8 +287,9 @@ HUGE = [
 ]
 
 
+@pytest.mark.usefixtures("untouched")
 @pytest.mark.parametrize(("fields", "code"), HUGE, ids=[f"{i}-{code}" for i, (_, code) in enumerate(HUGE)])
-def test_a_huge_or_malformed_collection_is_422_and_nothing_is_stored(client, untouched, fields, code):
+def test_a_huge_or_malformed_collection_is_422_and_nothing_is_stored(client, fields, code):
     assert_error(client.post(MODELS, json={"name": "m", "algorithm": "svm", **fields}), 422, code)
 
 

@@ -50,9 +50,9 @@ def request_changes(before: Samples, after: Samples) -> dict[tuple[str, ...], fl
     found = {}
     for (name, labels), delta in changes(before, after).items():
         if name == "api_requests_total":
-            labels = dict(labels)
-            if labels["route"] != "/metrics":
-                found[(labels["route"], labels["method"], labels["status"])] = delta
+            label = dict(labels)
+            if label["route"] != "/metrics":
+                found[(label["route"], label["method"], label["status"])] = delta
     return found
 
 

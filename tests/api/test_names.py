@@ -52,14 +52,16 @@ def test_every_version_of_a_name_newest_first_with_its_aliases(client, fraud):
     assert body["pagination"] == {"page": 1, "limit": 100, "total": 4, "pages": 1}
 
 
-def test_the_aliases_map_shows_where_each_alias_points(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_the_aliases_map_shows_where_each_alias_points(client):
     ok(put_alias(client, "fraud", "production", version="v1.1"))
     ok(put_alias(client, "fraud", "staging", version="v2.0"))
 
     assert versions_of(client, "fraud")["aliases"] == {"production": "v1.1", "staging": "v2.0"}
 
 
-def test_versions_of_a_name_are_paginated(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_versions_of_a_name_are_paginated(client):
     first = versions_of(client, "fraud", limit=3)
     second = versions_of(client, "fraud", limit=3, page=2)
     beyond = versions_of(client, "fraud", limit=3, page=3)
@@ -81,7 +83,8 @@ def test_the_limit_of_a_name_listing_is_capped(make_client):
     assert body["pagination"] == {"page": 1, "limit": 2, "total": 3, "pages": 2}
 
 
-def test_an_unknown_name_is_404_name_not_found(client, fraud):
+@pytest.mark.usefixtures("fraud")
+def test_an_unknown_name_is_404_name_not_found(client):
     body = assert_error(client.get(by_name("fraudulent")), 404, "name_not_found")
 
     assert body["details"]["name"] == "fraudulent"
@@ -92,8 +95,9 @@ def test_an_invalid_name_is_422(client, name):
     assert_error(client.get(by_name(name)), 422, "invalid_name")
 
 
+@pytest.mark.usefixtures("fraud")
 @pytest.mark.parametrize(("params", "field"), [({"page": 0}, "query.page"), ({"limit": 0}, "query.limit")])
-def test_bad_paging_of_a_name_is_422(client, fraud, params, field):
+def test_bad_paging_of_a_name_is_422(client, params, field):
     body = assert_error(client.get(by_name("fraud"), params=params), 422, "validation_error")
 
     assert error_fields(body) == [field]
@@ -142,14 +146,16 @@ def test_a_version_by_number_alias_or_latest(client, fraud, ref, index):
     assert ok(resolve(client, "fraud", ref)) == ok(client.get(model_url(fraud[index])))
 
 
+@pytest.mark.usefixtures("fraud")
 @pytest.mark.parametrize(("ref", "code"), [("v9.9", "version_not_found"), ("1.3", "version_not_found"),
                                            ("v3.0", "version_not_found"), ("staging", "alias_not_found")])
-def test_an_unknown_version_or_alias_is_404(client, fraud, ref, code):
+def test_an_unknown_version_or_alias_is_404(client, ref, code):
     assert_error(resolve(client, "fraud", ref), 404, code)
 
 
+@pytest.mark.usefixtures("fraud")
 @pytest.mark.parametrize("ref", ["latest", "v1.0", "production"])
-def test_any_ref_of_an_unknown_name_is_404(client, fraud, ref):
+def test_any_ref_of_an_unknown_name_is_404(client, ref):
     assert resolve(client, "nobody", ref).status_code == 404
 
 
@@ -177,8 +183,9 @@ def download_by_name(client, name: str, ref: str, method: str = "GET"):
     return client.request(method, by_name(name, f"/versions/{ref}/download"))
 
 
+@pytest.mark.usefixtures("fraud")
 @pytest.mark.parametrize(("ref", "version"), [("v1.1", "v1.1"), ("1.0", "v1.0"), ("production", "v1.0")])
-def test_a_download_by_name_streams_that_versions_file_with_the_seed_headers(client, fraud, files, ref, version):
+def test_a_download_by_name_streams_that_versions_file_with_the_seed_headers(client, files, ref, version):
     response = download_by_name(client, "fraud", ref)
 
     assert response.status_code == 200
@@ -195,7 +202,8 @@ def test_a_download_by_name_streams_that_versions_file_with_the_seed_headers(cli
     assert headers["accept-ranges"] == "bytes"
 
 
-def test_a_download_by_name_counts_one_download_of_that_version_only(client, fraud, files):
+@pytest.mark.usefixtures("files")
+def test_a_download_by_name_counts_one_download_of_that_version_only(client, fraud):
     assert download_by_name(client, "fraud", "production").status_code == 200
     assert download_by_name(client, "fraud", "v1.1").status_code == 200
     assert download_by_name(client, "fraud", "v1.1").status_code == 200
@@ -203,7 +211,8 @@ def test_a_download_by_name_counts_one_download_of_that_version_only(client, fra
     assert [download_count(client, model_id) for model_id in fraud] == [1, 2, 0, 0]
 
 
-def test_head_by_name_has_the_headers_no_body_and_is_not_counted(client, fraud, files):
+@pytest.mark.usefixtures("files")
+def test_head_by_name_has_the_headers_no_body_and_is_not_counted(client, fraud):
     get = download_by_name(client, "fraud", "v1.1")
     head = download_by_name(client, "fraud", "v1.1", "HEAD")
 
@@ -215,7 +224,8 @@ def test_head_by_name_has_the_headers_no_body_and_is_not_counted(client, fraud, 
     assert download_count(client, fraud[1]) == 1
 
 
-def test_a_ranged_download_by_name(client, fraud, files):
+@pytest.mark.usefixtures("fraud")
+def test_a_ranged_download_by_name(client, files):
     response = client.get(by_name("fraud", "/versions/v1.1/download"), headers={"Range": "bytes=10-19"})
 
     assert response.status_code == 206
@@ -223,14 +233,16 @@ def test_a_ranged_download_by_name(client, fraud, files):
     assert response.headers["content-range"] == "bytes 10-19/1500"
 
 
-def test_a_download_of_a_version_without_file_is_404(client, fraud, files):
+@pytest.mark.usefixtures("fraud", "files")
+def test_a_download_of_a_version_without_file_is_404(client):
     assert_error(download_by_name(client, "fraud", "latest"), 404, "file_not_found")
 
 
+@pytest.mark.usefixtures("files")
 @pytest.mark.parametrize(("name", "ref", "code"), [("fraud", "v7.0", "version_not_found"),
                                                    ("fraud", "champion", "alias_not_found"),
                                                    ("nobody", "latest", "name_not_found")])
-def test_a_download_of_an_unknown_ref_is_404(client, files, name, ref, code):
+def test_a_download_of_an_unknown_ref_is_404(client, name, ref, code):
     assert_error(download_by_name(client, name, ref), 404, code)
     assert download_by_name(client, name, ref, "HEAD").status_code == 404
 

@@ -126,7 +126,7 @@ def test_an_unknown_part_is_422_naming_it(client, data_dir):
 
 
 def test_two_file_parts_are_422(client, data_dir):
-    parts = form_parts(METADATA, b"one") + [("file", ("two.pkl", b"two", "application/octet-stream"))]
+    parts = [*form_parts(METADATA, b"one"), ("file", ("two.pkl", b"two", "application/octet-stream"))]
 
     assert_error(client.post(MODELS, files=parts), 422, "invalid_multipart")
     assert_nothing_stored(client, data_dir)

@@ -78,7 +78,7 @@ def test_downloads_carry_the_security_headers_and_keep_revalidation(client, mode
 
 
 def test_a_download_error_carries_them_too(client, model_with_file):
-    response = download(client, model_with_file, **{"Range": "bytes=100-200"})
+    response = download(client, model_with_file, Range="bytes=100-200")
 
     assert response.status_code == 416
     assert_secured(response)

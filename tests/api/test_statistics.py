@@ -70,7 +70,8 @@ def test_model_statistics_of_an_empty_registry_are_zero(client):
     }
 
 
-def test_model_statistics_count_versions_downloads_and_distinct_storage(client, activity):
+@pytest.mark.usefixtures("activity")
+def test_model_statistics_count_versions_downloads_and_distinct_storage(client):
     assert ok(client.get(STATISTICS)) == {
         "total_models": 4,
         "algorithms": ALGORITHMS,
@@ -112,7 +113,8 @@ def test_platform_statistics_of_an_empty_registry_are_zero(client):
     }
 
 
-def test_platform_statistics_in_the_seed_shape(client, activity):
+@pytest.mark.usefixtures("activity")
+def test_platform_statistics_in_the_seed_shape(client):
     assert ok(client.get(PLATFORM_STATISTICS)) == {
         "total_models": 4,
         "models_by_algorithm": ALGORITHMS,
@@ -123,7 +125,8 @@ def test_platform_statistics_in_the_seed_shape(client, activity):
     }
 
 
-def test_downloads_by_name_count_in_the_statistics(client, activity):
+@pytest.mark.usefixtures("activity")
+def test_downloads_by_name_count_in_the_statistics(client):
     response = client.get(by_name("churn", "/versions/latest/download"))
     assert response.status_code == 200
 
@@ -160,20 +163,23 @@ def test_popular_ranks_by_downloads_with_full_records(client, activity):
         k: v for k, v in activity.fraud_1.items() if k != "download_count"}
 
 
-def test_popular_limit(client, activity):
+@pytest.mark.usefixtures("activity")
+def test_popular_limit(client):
     assert ranking(popular(client, limit=2)) == [("fraud/v1.0", 3), ("fraud/v1.1", 2)]
     assert ranking(popular(client, limit=1)) == [("fraud/v1.0", 3)]
 
 
-def test_popular_ties_are_newest_first(client, activity):
+@pytest.mark.usefixtures("activity")
+def test_popular_ties_are_newest_first(client):
     newer = register_with_file(client, payload(10, seed=9), name="newer")
     downloads(client, newer, 1)
 
     assert ranking(popular(client))[2:] == [("newer/v1.0", 1), ("churn/v1.0", 1)]
 
 
+@pytest.mark.usefixtures("activity")
 @pytest.mark.parametrize("days", [1, 7, 3650])
-def test_a_window_of_days_counts_the_downloads_made_in_it(client, activity, days):
+def test_a_window_of_days_counts_the_downloads_made_in_it(client, days):
     body = popular(client, days=days)
 
     assert body["window_days"] == days

@@ -27,7 +27,7 @@ def gridfs_blob_factory() -> Iterator:
     """Fresh stores on mongomock: a client of their own each, so nothing is shared between tests."""
     made: list[GridFsBlobStore] = []
 
-    def make(name: str = "main", **options) -> GridFsBlobStore:
+    def make(_name: str = "main", **options) -> GridFsBlobStore:  # no name needed: a client of its own
         client = mongomock.MongoClient()
         store = GridFsBlobStore(client["tensorfleet"], "models", **options)
         made.append(store)
@@ -45,7 +45,7 @@ def mongodb_gridfs_blob_factory() -> Iterator:
         pytest.skip("TEST_MONGODB_URL is not set: no real MongoDB to run GridFS against")
     made: list[tuple[GridFsBlobStore, str]] = []
 
-    def make(name: str = "main", **options) -> GridFsBlobStore:
+    def make(_name: str = "main", **options) -> GridFsBlobStore:  # no name needed: a database of its own
         database = f"ms_test_{secrets.token_hex(6)}"
         store = GridFsBlobStore.from_url(url, database=database, bucket="models", **options)
         made.append((store, database))

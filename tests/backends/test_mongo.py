@@ -16,8 +16,8 @@ from model_service.domain.plans.aliases import ANY
 from model_service.domain.query import SearchQuery, TextSearch
 from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.registry import Registration, Registry
-from model_service.operations.transfer import Stores, copy_registry
 from model_service.domain.versions import Version
+from model_service.operations.transfer import Stores, copy_registry
 from model_service.stores import BackendOptions, build_metadata_store
 from model_service.stores.blob_local import LocalBlobStore
 from model_service.stores.mongo.documents import event_document, outbox_document
@@ -136,8 +136,8 @@ def test_concurrent_registrations_of_one_name_get_unique_gap_free_versions(store
     def register() -> None:
         barrier.wait()
         try:
-            for _ in range(each):
-                versions.append(registry.register(Registration(algorithm="xgboost", name="race"), "bot").version)
+            versions.extend(registry.register(Registration(algorithm="xgboost", name="race"), "bot").version
+                            for _ in range(each))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -155,9 +155,8 @@ def test_concurrent_registrations_of_one_name_get_unique_gap_free_versions(store
 def test_a_held_blob_lock_makes_others_wait_and_an_expired_one_is_taken_over(store):
     locks = BlobLocks(Serialised(store.database)["blob_locks"], wait_seconds=0)
     with locks.hold("ab" * 32):
-        with pytest.raises(Unavailable) as info:
-            with locks.hold("ab" * 32):
-                pass
+        with pytest.raises(Unavailable) as info, locks.hold("ab" * 32):
+            pass
         assert info.value.code == "database_busy"
         with locks.hold("cd" * 32):  # another blob's lock is independent
             pass
@@ -213,7 +212,7 @@ def test_a_registry_copied_from_sqlite_arrives_whole(store, sqlite_metadata_fact
     second = source.create_version(draft("fraud", at=later(1), hyperparameters={"a.b": {"$c": 1}}))
     source.record_download(second.id, "erin", later(2), {"bytes": 1})
     source.move_alias("fraud", "production", first.id, None, "ops", later(3))
-    source.delete(first.id, lambda sha256: None, "ops", later(4))
+    source.delete(first.id, lambda _sha256: None, "ops", later(4))
     blobs = LocalBlobStore(tmp_path / "blobs")
     summary = copy_registry(Stores(source, blobs), Stores(store, blobs), same_blobs=True)
     assert summary.ok and (summary.records_copied, summary.aliases_copied) == (2, 0)

@@ -8,6 +8,7 @@ under ``CI=true``).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
@@ -26,11 +27,11 @@ from model_service.cli.main import main
 from model_service.config import Settings
 from model_service.domain.errors import Invalid, NotFound, Unavailable
 from model_service.domain.ids import new_id
+from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.plans.aliases import ANY
 from model_service.domain.query import SearchQuery, TextSearch
-from model_service.domain.filters import parse_filter, parse_sort
-from model_service.operations.transfer import Stores, copy_registry
 from model_service.domain.versions import Version, following
+from model_service.operations.transfer import Stores, copy_registry
 from model_service.server.app import build_registry
 from model_service.stores.blob_local import LocalBlobStore
 from model_service.stores.sql import migrate, trigram
@@ -97,7 +98,7 @@ def test_concurrent_registrations_with_major_bumps_number_every_version_after_th
     ordered = sorted(created, key=lambda model: model.version)
     assert len({model.version for model in created}) == writers * each
     assert ordered[0].version == Version(1, 0) and ordered[0].parent_model_id is None
-    for before, model in zip(ordered, ordered[1:], strict=False):
+    for before, model in itertools.pairwise(ordered):
         assert model.version == following(before.version, breaking=breaking[model.id])
         assert model.parent_model_id == before.id
     assert store.latest("fraud").id == ordered[-1].id
@@ -112,7 +113,7 @@ def race_deletion_and_alias_move(store: SqlMetadataStore, model_id: str, at) -> 
     def delete():
         barrier.wait()
         try:
-            store.delete(model_id, lambda sha256: None, "ops", at)
+            store.delete(model_id, lambda _sha256: None, "ops", at)
         except Exception as exc:  # pragma: no cover - reported by the caller
             errors.append(exc)
 
@@ -160,7 +161,7 @@ def test_figures_read_while_versions_are_registered_add_up(store):
                     return
                 model = store.create_version(draft(f"w{writer}", algorithm=ALGORITHMS[index % 3]))
                 if index % 3 == 0:
-                    store.delete(model.id, lambda sha256: None, "ops", later(index))
+                    store.delete(model.id, lambda _sha256: None, "ops", later(index))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -224,7 +225,7 @@ def test_the_service_refuses_to_start_on_an_old_schema_until_upgraded(database_s
 
 
 def test_the_migrated_schema_matches_the_table_definitions(store):
-    def ours(name, type_, parent_names):
+    def ours(name, _type, _parent_names):
         return name != trigram.INDEX  # left out of the table definitions: it depends on an extension
 
     with store.engine.connect() as connection:
@@ -262,7 +263,7 @@ def test_without_pg_trgm_the_schema_is_complete_and_text_search_works(postgres_s
     admin = postgres_server.admin
     try:
         admin.execute(f'CREATE ROLE "{role}" LOGIN')
-    except Exception as exc:  # noqa: BLE001 - a server where the tests may not create roles
+    except Exception as exc:
         pytest.skip(f"cannot create a role to test with: {exc}")
     try:
         with postgres_server.connect(database) as owner:  # the role may create tables, not extensions
@@ -362,7 +363,7 @@ def test_after_a_bulk_import_the_planner_knows_the_real_sizes(store, tmp_path):
     target = Stores(store, LocalBlobStore(tmp_path))
 
     class NothingToCopy:  # the rows above stand for what the copy wrote; what is left is its end
-        def model_ids(self, after=None, limit=500):
+        def model_ids(self, after=None, limit=500):  # noqa: ARG002 - copy_registry passes them by name
             return []
 
         def all_aliases(self):
@@ -371,7 +372,7 @@ def test_after_a_bulk_import_the_planner_knows_the_real_sizes(store, tmp_path):
         def list_keys(self):
             return []
 
-        def audit_records(self, query):
+        def audit_records(self, _query):
             return []
 
     copy_registry(Stores(NothingToCopy(), target.blobs), target)

@@ -51,7 +51,7 @@ def spool_files(spool: Path) -> list[Path]:
     return list(spool.iterdir())
 
 
-def test_an_upload_to_a_remote_store_is_scanned_from_a_local_copy_then_removed(make_remote_client, remote_blobs):
+def test_an_upload_to_a_remote_store_is_scanned_from_a_local_copy_then_removed(make_remote_client):
     client = make_remote_client()
     model_id = register_model(client, name="remote")["model_id"]
     data = scanfiles.malicious_pickle()

@@ -23,7 +23,8 @@ def test_status_moves_a_version_through_its_lifecycle(cli, name, two):
     assert cli.json("show", f"{name}/v1.1")["status"] == "active"
 
 
-def test_status_refuses_an_unknown_status_or_version(cli, name, two):
+@pytest.mark.usefixtures("two")
+def test_status_refuses_an_unknown_status_or_version(cli, name):
     assert cli("status", name, "retired").exit_code == 2
     failed(cli("status", f"{name}/v3.0", "archived"), 3, "version_not_found")
 
@@ -38,14 +39,15 @@ def test_rm_asks_first_and_deletes_the_version_it_named(cli, name, two):
     assert [v["version"] for v in cli.json("versions", name)["versions"]] == ["v1.0"]
 
 
-def test_rm_with_yes_and_json(cli, name, two):
+def test_rm_with_yes_and_json(cli, two):
     result = cli.json("rm", two[0]["id"], "--yes")
 
     assert result["deleted_id"] == two[0]["id"] and result["success"] is True
     failed(cli("rm", two[0]["id"], "--yes"), 3, "model_not_found")
 
 
-def test_rm_without_an_answer_deletes_nothing(cli, name, two):
+@pytest.mark.usefixtures("two")
+def test_rm_without_an_answer_deletes_nothing(cli, name):
     result = cli("rm", f"{name}/v1.0")  # no terminal, nothing on stdin
 
     assert result.exit_code == 1
@@ -68,7 +70,8 @@ def test_alias_set_by_version_id(cli, name, two):
     assert moved["version"] == "v1.0"
 
 
-def test_alias_set_with_expected_is_a_compare_and_swap(cli, name, two):
+@pytest.mark.usefixtures("two")
+def test_alias_set_with_expected_is_a_compare_and_swap(cli, name):
     cli.ok("alias", "set", name, "production", "v1.0")
 
     stale = cli("alias", "set", name, "production", "v1.1", "--expected", "v1.1")
@@ -82,7 +85,8 @@ def test_alias_set_with_expected_is_a_compare_and_swap(cli, name, two):
     assert fresh["version"] == "v1.0" and fresh["previous_version"] is None
 
 
-def test_alias_rm(cli, name, two):
+@pytest.mark.usefixtures("two")
+def test_alias_rm(cli, name):
     cli.ok("alias", "set", name, "production", "v1.1")
     cli.ok("alias", "set", name, "staging", "v1.0")
 
@@ -97,7 +101,8 @@ def test_alias_rm(cli, name, two):
     failed(cli("alias", "rm", name, "production"), 3, "alias_not_found")
 
 
-def test_alias_errors(cli, name, two):
+@pytest.mark.usefixtures("two")
+def test_alias_errors(cli, name):
     failed(cli("alias", "set", name, "production", "v9.0"), 3, "version_not_found")
     failed(cli("alias", "set", name, "Not An Alias", "v1.0"), 1, "invalid_alias")
     failed(cli("alias", "set", "unknown_name_for_alias", "production", "v1.0"), 3)

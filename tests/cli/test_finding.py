@@ -49,7 +49,8 @@ def test_ls_stops_at_the_limit_and_says_how_many_more(cli, family):
     assert len(cli.json("ls", "--name", FAMILY, "--limit", "2", "--all")) == 5
 
 
-def test_ls_passes_the_server_filters(cli, family):
+@pytest.mark.usefixtures("family")
+def test_ls_passes_the_server_filters(cli):
     def versions(*options):
         return [m["version"] for m in cli.json("ls", "--name", FAMILY, *options)]
 
@@ -96,7 +97,8 @@ def test_show_prints_a_version_and_its_file(cli, family):
     assert record["file_metadata"]["scan"]["verdict"] == "safe"
 
 
-def test_show_of_a_missing_version_exits_3(cli, family):
+@pytest.mark.usefixtures("family")
+def test_show_of_a_missing_version_exits_3(cli):
     failed(cli("show", f"{FAMILY}/v7.0"), 3, "version_not_found")
     failed(cli("show", f"{FAMILY}@nothing"), 3, "alias_not_found")
 
@@ -135,13 +137,15 @@ def test_compare_puts_versions_side_by_side_and_stars_the_best(cli, family):
     assert compared["best"]["f1_score"]["model_ids"] == [family[1]["id"]]
 
 
-def test_compare_needs_two_to_ten_versions(cli, family):
+@pytest.mark.usefixtures("family")
+def test_compare_needs_two_to_ten_versions(cli):
     assert cli("compare", FAMILY).exit_code == 2
     assert cli("compare", *[FAMILY] * 11).exit_code == 2
     failed(cli("compare", FAMILY, f"{FAMILY}/v8.8"), 3, "version_not_found")
 
 
-def test_stats_shows_the_registry_figures(cli, family):
+@pytest.mark.usefixtures("family")
+def test_stats_shows_the_registry_figures(cli):
     figures = cli.json("stats")
     shown = cli.ok("stats").stdout
 

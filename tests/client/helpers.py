@@ -60,7 +60,7 @@ class Wire(httpx.BaseTransport):
     def answer(self, status: int, *, json: Any = None, headers: dict[str, str] | None = None,
                method: str | None = None, path: str | None = None, times: int = 1) -> None:
         """Answer in place of the app (a proxy's 503, a rate limiter's 429)."""
-        def action(request: httpx.Request, forward: Handler) -> httpx.Response:
+        def action(request: httpx.Request, _forward: Handler) -> httpx.Response:  # the app is not asked
             return httpx.Response(status, json=json, headers=headers, request=request)
 
         self.faults.append(Fault(action, method, path, times))
@@ -136,9 +136,10 @@ def _cut(chunks: Iterator[bytes], after: int) -> Iterator[bytes]:
 def _flip(chunks: Iterator[bytes], at: int) -> Iterator[bytes]:
     seen = 0
     for chunk in chunks:
+        out = chunk
         if seen <= at < seen + len(chunk):
             data = bytearray(chunk)
             data[at - seen] ^= 0xFF
-            chunk = bytes(data)
+            out = bytes(data)
         seen += len(chunk)
-        yield chunk
+        yield out

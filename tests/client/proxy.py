@@ -3,6 +3,7 @@ flaky network does to a long transfer."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -88,8 +89,6 @@ def _recv(sock: socket.socket) -> bytes:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already closed by the other side
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()

@@ -28,7 +28,8 @@ def test_set_alias_to_a_version_id(sdk, three):
     assert sdk.get_model("fraud_model@champion")["version"] == "v1.1"
 
 
-def test_compare_and_swap(sdk, three):
+@pytest.mark.usefixtures("three")
+def test_compare_and_swap(sdk):
     sdk.set_alias("fraud_model", "production", "v1.0")
 
     with pytest.raises(Conflict) as caught:
@@ -40,7 +41,8 @@ def test_compare_and_swap(sdk, three):
     assert sdk.get_model("fraud_model@production")["version"] == "v1.2"
 
 
-def test_only_if_unset(sdk, three):
+@pytest.mark.usefixtures("three")
+def test_only_if_unset(sdk):
     sdk.set_alias("fraud_model", "staging", "v1.0", only_if_unset=True)
 
     with pytest.raises(Conflict):
@@ -49,7 +51,8 @@ def test_only_if_unset(sdk, three):
         sdk.set_alias("fraud_model", "staging", "v1.1", only_if_unset=True, expected_version="v1.0")
 
 
-def test_aliases_and_delete_alias(sdk, three):
+@pytest.mark.usefixtures("three")
+def test_aliases_and_delete_alias(sdk):
     sdk.set_alias("fraud_model", "production", "v1.0")
     sdk.set_alias("fraud_model", "staging", "v1.2")
 
@@ -62,7 +65,8 @@ def test_aliases_and_delete_alias(sdk, three):
         sdk.get_model("fraud_model@staging")
 
 
-def test_delete_alias_with_expected_version(sdk, three):
+@pytest.mark.usefixtures("three")
+def test_delete_alias_with_expected_version(sdk):
     sdk.set_alias("fraud_model", "production", "v1.0")
 
     with pytest.raises(Conflict):
@@ -71,7 +75,8 @@ def test_delete_alias_with_expected_version(sdk, three):
     assert sdk.aliases("fraud_model")["aliases"] == []
 
 
-def test_an_invalid_alias_is_refused(sdk, three):
+@pytest.mark.usefixtures("three")
+def test_an_invalid_alias_is_refused(sdk):
     with pytest.raises(Unprocessable):
         sdk.set_alias("fraud_model", "latest", "v1.0")
 

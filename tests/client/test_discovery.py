@@ -26,7 +26,8 @@ def list_requests(wire):
     return wire.sent("GET", "/api/v1/models")
 
 
-def test_list_models_walks_every_page(sdk, wire, seven):
+@pytest.mark.usefixtures("seven")
+def test_list_models_walks_every_page(sdk, wire):
     found = list(sdk.list_models(page_size=3))
 
     assert len(found) == 7
@@ -35,7 +36,8 @@ def test_list_models_walks_every_page(sdk, wire, seven):
     assert [r.url.params["page"] for r in list_requests(wire)] == ["1", "2", "3"]
 
 
-def test_the_pager_fetches_a_page_only_when_it_is_reached(sdk, wire, seven):
+@pytest.mark.usefixtures("seven")
+def test_the_pager_fetches_a_page_only_when_it_is_reached(sdk, wire):
     pager = sdk.list_models(page_size=3)
     assert isinstance(pager, Pager)
     assert list_requests(wire) == []  # nothing yet
@@ -50,7 +52,8 @@ def test_the_pager_fetches_a_page_only_when_it_is_reached(sdk, wire, seven):
     assert len(list_requests(wire)) == 2
 
 
-def test_pager_total_and_first(sdk, wire, seven):
+@pytest.mark.usefixtures("seven")
+def test_pager_total_and_first(sdk, wire):
     pager = sdk.list_models(page_size=2)
 
     assert pager.total == 7
@@ -60,14 +63,16 @@ def test_pager_total_and_first(sdk, wire, seven):
     assert len(list_requests(wire)) == 2  # a later walk asks afresh
 
 
-def test_limit_stops_the_walk(sdk, wire, seven):
+@pytest.mark.usefixtures("seven")
+def test_limit_stops_the_walk(sdk, wire):
     found = sdk.list_models(limit=4, page_size=3).to_list()
 
     assert len(found) == 4
     assert len(list_requests(wire)) == 2
 
 
-def test_the_pager_never_yields_a_version_twice(sdk, wire, seven):
+@pytest.mark.usefixtures("seven")
+def test_the_pager_never_yields_a_version_twice(sdk):
     """A registration between two pages pushes every version one place down the newest-first list."""
     pager = sdk.list_models(page_size=3)
     items = iter(pager)
@@ -79,13 +84,15 @@ def test_the_pager_never_yields_a_version_twice(sdk, wire, seven):
     assert len(seen) == len(set(seen)) == 7
 
 
-def test_search_models_filters_like_the_seed(sdk, seven):
+@pytest.mark.usefixtures("seven")
+def test_search_models_filters_like_the_seed(sdk):
     found = sdk.search_models(algorithm="xgboost", min_accuracy=0.9)
 
     assert [(m["name"], m["version"]) for m in found] == [("fraud", "v1.2")]
 
 
-def test_search_takes_lists_for_tags_and_datetimes(sdk, seven):
+@pytest.mark.usefixtures("seven")
+def test_search_takes_lists_for_tags_and_datetimes(sdk):
     assert len(sdk.search_models(tags=["churn", "production"])) == 7
     assert len(sdk.search_models(tags_all=["fraud", "production"])) == 3
     yesterday = datetime.now(UTC) - timedelta(days=1)
@@ -93,25 +100,29 @@ def test_search_takes_lists_for_tags_and_datetimes(sdk, seven):
     assert sdk.search_models(created_before=yesterday) == []
 
 
-def test_search_with_a_filter_expression_and_sort(sdk, wire, seven):
+@pytest.mark.usefixtures("seven")
+def test_search_with_a_filter_expression_and_sort(sdk, wire):
     pager = sdk.search(filter="metrics.accuracy >= 0.85 AND algorithm = 'random_forest'", sort="metrics.accuracy")
 
     assert [m["metrics"]["accuracy"] for m in pager] == [0.85, 0.90, 0.95]
     assert wire.sent("GET")[-1].url.path == "/api/v1/models/search"
 
 
-def test_a_malformed_filter_is_a_bad_request_with_its_position(sdk, seven):
+@pytest.mark.usefixtures("seven")
+def test_a_malformed_filter_is_a_bad_request_with_its_position(sdk):
     with pytest.raises(BadRequest) as caught:
         sdk.search_models(filter="metrics.accuracy >=")
     assert caught.value.code == "invalid_filter"
     assert "position" in caught.value.details
 
 
-def test_search_from_a_given_page(sdk, seven):
+@pytest.mark.usefixtures("seven")
+def test_search_from_a_given_page(sdk):
     assert len(sdk.search_models(page=2, page_size=5)) == 2
 
 
-def test_statistics(sdk, seven, model_file):
+@pytest.mark.usefixtures("seven")
+def test_statistics(sdk, model_file):
     sdk.push(model_file, name="fraud", algorithm="xgboost")
 
     stats = sdk.statistics()
@@ -123,7 +134,8 @@ def test_statistics(sdk, seven, model_file):
     assert platform["storage_stats"]["total_size"]
 
 
-def test_popular_and_recent(sdk, seven, model_file, tmp_path):
+@pytest.mark.usefixtures("seven")
+def test_popular_and_recent(sdk, model_file, tmp_path):
     model_id = sdk.push(model_file, name="fraud", algorithm="xgboost")["id"]
     for _ in range(2):
         sdk.download(model_id, tmp_path / "copy.onnx")
@@ -143,7 +155,8 @@ def test_popular_and_recent(sdk, seven, model_file, tmp_path):
     assert recent[0]["id"] == model_id
 
 
-def test_compare_takes_any_references(sdk, seven):
+@pytest.mark.usefixtures("seven")
+def test_compare_takes_any_references(sdk):
     sdk.set_alias("fraud", "production", "v1.1")
     first = sdk.get_model("churn/v1.0")["id"]
 

@@ -10,6 +10,7 @@ from model_service.client import (
     BadRequest,
     ChecksumMismatch,
     Conflict,
+    ModelServiceClient,
     ModelServiceError,
     NotFound,
     RateLimited,
@@ -22,7 +23,7 @@ from model_service.client.errors import error_from_response
 UNKNOWN = "0123456789abcdef01234567"
 
 
-def test_not_found_carries_message_code_details_and_request_id(sdk, wire):
+def test_not_found_carries_message_code_details_and_request_id(sdk):
     with pytest.raises(NotFound) as caught:
         sdk.get_model(UNKNOWN)
 
@@ -118,3 +119,19 @@ def test_rate_limited_says_when_to_come_back():
     response = httpx.Response(429, text="busy", headers={"Retry-After": "42"}, request=request)
 
     assert error_from_response(response).retry_after == 42.0
+
+
+@pytest.mark.parametrize(("answer", "call", "what"), [
+    ([1, 2], lambda sdk: sdk.statistics(), "not a JSON object"),
+    ({"models": "none"}, lambda sdk: sdk.recent(), "no array 'models'"),
+    ({"success": True}, lambda sdk: sdk.register_model({"name": "m"}), "no string 'model_id'"),
+])
+def test_a_success_answer_not_in_the_documented_shape_is_an_unexpected_answer(answer, call, what):
+    transport = httpx.MockTransport(lambda _request: httpx.Response(200, json=answer))
+    with ModelServiceClient("http://testserver", transport=transport, retries=0) as sdk, \
+            pytest.raises(ModelServiceError) as caught:
+        call(sdk)
+
+    assert type(caught.value) is ModelServiceError
+    assert (caught.value.status, caught.value.code) == (200, "unexpected_response")
+    assert what in caught.value.message

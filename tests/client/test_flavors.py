@@ -80,7 +80,7 @@ def test_an_unknown_object_gets_a_clear_error(obj):
 
 
 def test_a_named_flavour_refuses_an_object_of_another_library(tmp_path):
-    with pytest.raises(TypeError, match="The onnx flavour cannot save a builtins.dict|cannot save a dict"):
+    with pytest.raises(TypeError, match=r"The onnx flavour cannot save a builtins\.dict|cannot save a dict"):
         flavor_named("onnx").save({"a": 1}, tmp_path)
 
 

@@ -183,13 +183,13 @@ def test_a_tree_ensemble_loads_with_scikit_learns_own_types_trusted(tmp_path):
 class Doubler:
     """A transformer of the caller's own: skops does not know it, so does not trust it."""
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None):  # noqa: ARG002 - scikit-learn's estimator API
         return self
 
     def transform(self, X):
         return X * 2
 
-    def get_params(self, deep=True):
+    def get_params(self, deep=True):  # noqa: ARG002 - scikit-learn passes deep= by name
         return {}
 
     def set_params(self, **params):
@@ -374,7 +374,7 @@ def test_torch_loading_into_a_module_is_strict(tmp_path):
         flavor_for_format("safetensors").load(saved.path, model=other)
     flavor_for_format("safetensors").load(saved.path, model=other, strict=False)
     assert torch.equal(other[0].weight, train_torch()[0].weight)
-    with pytest.raises(TypeError, match="nn.Module"):
+    with pytest.raises(TypeError, match=r"nn\.Module"):
         flavor_for_format("safetensors").load(saved.path, model={"not": "a module"})
 
 

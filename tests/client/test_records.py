@@ -92,7 +92,7 @@ def test_history_of_a_name_covers_its_versions_and_aliases(sdk):
 
     assert kinds.count("created") == 2
     assert "alias" in kinds
-    assert [e["kind"] for e in sdk.history("fraud_model@production")][0] == "created"
+    assert next(e["kind"] for e in sdk.history("fraud_model@production")) == "created"
 
 
 def test_delete_model(sdk):

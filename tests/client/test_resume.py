@@ -45,7 +45,7 @@ def test_progress_goes_on_from_the_break(sdk, wire, stored, tmp_path):
     wire.cut(after=1_000_000)
     calls = []
 
-    sdk.download(model_id, tmp_path / "model.onnx", progress=lambda done, total: calls.append(done))
+    sdk.download(model_id, tmp_path / "model.onnx", progress=lambda done, _total: calls.append(done))
 
     assert calls == sorted(calls)  # never goes back
     assert calls[-1] == SIZE

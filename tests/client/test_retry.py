@@ -106,7 +106,7 @@ def test_an_upload_from_a_pipe_is_not_retried(sdk, wire, sleeps):
         def readable(self):
             return True
 
-        def readinto(self, buffer):
+        def readinto(self, _buffer):
             return 0
 
     model_id = sdk.register_model({"name": "fraud_model", "algorithm": "xgboost"})
@@ -118,9 +118,9 @@ def test_an_upload_from_a_pipe_is_not_retried(sdk, wire, sleeps):
 
 
 def test_connection_refused_is_retried_then_raised(sleeps):
-    with ModelServiceClient(f"http://127.0.0.1:{closed_port()}", retries=3, sleep=sleeps.append, timeout=2) as client:
-        with pytest.raises(TransportError) as caught:
-            client.health()
+    with (ModelServiceClient(f"http://127.0.0.1:{closed_port()}", retries=3, sleep=sleeps.append, timeout=2) as client,
+          pytest.raises(TransportError) as caught):
+        client.health()
 
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
     assert "after 4 attempts" in str(caught.value)

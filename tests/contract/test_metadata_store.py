@@ -283,7 +283,21 @@ def test_record_download_counts_and_logs(metadata_store):
 
 
 def test_record_download_of_a_deleted_version_is_ignored(metadata_store):
-    metadata_store.record_download(new_id(), "erin", later(1), {})
+    """A download that completes after its version was deleted is silently skipped (ports.py)."""
+    gone = metadata_store.create_version(draft("gone"))
+    kept = metadata_store.create_version(draft("kept", at=later(1)))
+    metadata_store.record_download(kept.id, "erin", later(2), {"bytes": 10})
+    metadata_store.delete(gone.id, lambda _sha256: None, "dave", later(3))
+
+    metadata_store.record_download(gone.id, "erin", later(4), {"bytes": 10})  # no error
+
+    assert kinds(metadata_store, gone.id) == [EventKind.CREATED, EventKind.DELETED]  # nothing downloaded
+    with pytest.raises(NotFound):
+        metadata_store.get(gone.id)  # not brought back by the count
+    assert [(model.id, count) for model, count in metadata_store.popular(10)] == [(kept.id, 1)]
+    assert [(model.id, count) for model, count in metadata_store.popular(10, since=T0)] == [(kept.id, 1)]
+    stats = metadata_store.statistics(added_since=T0, downloads_since=T0, today=T0)
+    assert (stats.total_models, stats.total_downloads, stats.downloads_since, stats.downloads_today) == (1, 1, 1, 1)
 
 
 def test_summary_counts_distinct_blobs_once(metadata_store):

@@ -1,11 +1,12 @@
-"""The docker compose files against the project (tests/deploy/checks.py)."""
+"""The docker compose files against the project (tests/deploy/compose_checks.py)."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from .checks import COMPOSE_FILES, ROOT, Image, Project, check_compose, interpolate
+from .checks import COMPOSE_FILES, ROOT, Image, Project
+from .compose_checks import check_compose, interpolate
 from .conftest import Mutate
 
 

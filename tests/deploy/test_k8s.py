@@ -1,5 +1,5 @@
 """The Kubernetes manifests (deploy/k8s) against Kubernetes' schemas and the project
-(tests/deploy/checks.py)."""
+(tests/deploy/k8s_checks.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .checks import EXTERNAL_VARIABLES, K8S_DIR, ROOT, SEED_RESOURCES, Image, Project, check_k8s, schema_problems
+from .checks import EXTERNAL_VARIABLES, K8S_DIR, ROOT, Image, Project
 from .conftest import Mutate
+from .k8s_checks import SEED_RESOURCES, check_k8s, schema_problems
 
 
 def test_manifests_match_the_project(project: Project, image: Image):

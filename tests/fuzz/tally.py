@@ -29,7 +29,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node, error) -> None:
+def pytest_testnodedown(node) -> None:
     """pytest-xdist's controller: a worker finished."""
     TALLY.update(getattr(node, "workeroutput", {}).get(_KEY, {}))
 

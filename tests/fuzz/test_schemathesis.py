@@ -138,7 +138,7 @@ def test_stateful_sequences_answer_as_documented(tmp_path: Path):
             close(fresh)
             super().teardown()
 
-        def get_call_kwargs(self, case):
+        def get_call_kwargs(self, _case):
             return {"headers": AUTH_HEADERS} if AUTH_HEADERS else {}
 
         def after_call(self, response, case):

@@ -3,6 +3,7 @@ recorded exactly once, in an unbroken chain, and every 409 changed nothing."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from collections import Counter
@@ -71,7 +72,7 @@ def test_concurrent_compare_and_swap_moves_of_one_alias(live_server):
                     barrier.wait()  # every move of this round is done before the next reads
                 for _ in range(FREE_ATTEMPTS):  # read, then move from what was read
                     move_from_seen(client, actor, current_version(client), rng, outcomes, "free")
-        except Exception as exc:  # noqa: BLE001 - reported below, with the others
+        except Exception as exc:
             barrier.abort()
             with outcomes.lock:
                 outcomes.failures.append(f"{actor}: {exc!r}")
@@ -95,7 +96,7 @@ def test_concurrent_compare_and_swap_moves_of_one_alias(live_server):
 
     chain = [(e["data"]["from_version"], e["data"]["to_version"]) for e in events]
     assert chain[0] == (None, "v1.0")
-    for previous, current in zip(chain, chain[1:], strict=False):
+    for previous, current in itertools.pairwise(chain):
         assert current[0] == previous[1], chain  # unbroken: each move starts where the last ended
     assert len(events) == 1 + len(outcomes.moves)  # every 200 recorded once, every 409 nothing
     assert Counter((e["actor"], *pair) for e, pair in zip(events[1:], chain[1:], strict=True)) == Counter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import httpx
@@ -35,7 +36,7 @@ def test_concurrent_registrations_of_one_name(live_server):
     assert failures == []
     versions = sorted(results, key=lambda r: int(r["version"].split(".")[1]))
     assert [r["version"] for r in versions] == [f"v1.{minor}" for minor in range(WRITERS * EACH)]
-    for previous, current in zip(versions, versions[1:], strict=False):
+    for previous, current in itertools.pairwise(versions):
         assert current["parent_model_id"] == previous["model_id"]
     listed = httpx.get(f"{live_server.url}/api/v1/models", params={"limit": 100}).json()
     assert listed["pagination"]["total"] == WRITERS * EACH

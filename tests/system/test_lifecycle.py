@@ -151,7 +151,7 @@ def test_sigterm_with_two_workers(data_dir: Path):
 
 def _serve(data_dir: Path, **env: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "DATA_DIR": str(data_dir), "HOST": "127.0.0.1", "PORT": str(free_port()), **env}
-    return subprocess.run(SERVE, env=environment, capture_output=True, text=True, timeout=60)
+    return subprocess.run(SERVE, env=environment, capture_output=True, text=True, timeout=60, check=False)
 
 
 def _sqlite_at(data_dir: Path, revision: str) -> None:
@@ -223,7 +223,7 @@ def test_startup_failure_is_one_line_and_exit_1(case: str, data_dir: Path, tmp_p
 def test_db_upgrade_refuses_a_schema_newer_than_it_knows(data_dir: Path):
     _sqlite_at(data_dir, "0999_from_the_future")
     result = subprocess.run([sys.executable, "-m", "model_service", "db", "upgrade"], capture_output=True, text=True,
-                            env={**os.environ, "DATA_DIR": str(data_dir)}, timeout=60)
+                            env={**os.environ, "DATA_DIR": str(data_dir)}, timeout=60, check=False)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "which this version of the service does not know" in result.stderr

@@ -20,7 +20,7 @@ def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "BLOB_STORE_URL", "MONGODB_URL")}
     return subprocess.run([*MIGRATE, *args], env={**env, "DATA_DIR": str(data_dir)}, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
 
 
 def populate(data_dir: Path) -> dict[str, bytes]:

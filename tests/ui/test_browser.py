@@ -76,7 +76,8 @@ def test_the_dashboard_shows_the_registry(page, read_key, seeded):
     assert page.locator(f'#popular-title ~ ol a[href="/ui/models/{fraud_v12}"]').count() == 1
 
 
-def test_search_with_a_filter_updates_the_results_in_place(page, live_server, read_key, seeded, screenshot):
+@pytest.mark.usefixtures("seeded")
+def test_search_with_a_filter_updates_the_results_in_place(page, live_server, read_key, screenshot):
     sign_in(page, read_key, "/ui/models")
     page.evaluate("() => { window.notReloaded = true; }")
     expression = "metrics.f1_score >= 0.89 AND tags = 'fraud'"
@@ -101,7 +102,8 @@ def test_search_with_a_filter_updates_the_results_in_place(page, live_server, re
     assert row_ids(page) == expected
 
 
-def test_a_filter_that_does_not_parse_says_so(page, read_key, seeded):
+@pytest.mark.usefixtures("seeded")
+def test_a_filter_that_does_not_parse_says_so(page, read_key):
     sign_in(page, read_key, "/ui/models")
     page.get_by_label("Filter", exact=True).fill("metrics.f1_score >>= 1")
     page.get_by_role("button", name="Search").click()
@@ -110,7 +112,8 @@ def test_a_filter_that_does_not_parse_says_so(page, read_key, seeded):
     assert "position" in alert.inner_text()
 
 
-def test_facets_narrow_the_list(page, live_server, read_key, seeded):
+@pytest.mark.usefixtures("seeded")
+def test_facets_narrow_the_list(page, live_server, read_key):
     sign_in(page, read_key, "/ui/models")
     page.locator('a[data-facet="algorithm"]', has_text="xgboost").click()
     page.wait_for_url(re.compile(r"algorithm=xgboost"))
@@ -118,7 +121,7 @@ def test_facets_narrow_the_list(page, live_server, read_key, seeded):
     assert row_ids(page) == api_ids(live_server, read_key, algorithm="xgboost")
 
 
-def test_open_a_version_from_the_list(page, read_key, seeded, screenshot):
+def test_open_a_version_from_the_list(page, read_key, seeded):
     sign_in(page, read_key, "/ui/models")
     target = seeded.id("fraud_model", "v1.2")
     page.locator(f'tr[data-model-id="{target}"] a').first.click()
@@ -167,8 +170,8 @@ def test_a_read_only_key_sees_no_write_controls(new_page, read_key, write_key, s
     assert reader.locator(".who").inner_text().startswith("ui-reader")
 
 
-@pytest.mark.parametrize("viewport", VIEWPORTS, ids=str)
-def test_no_accessibility_violations(page, viewport, write_key, seeded):
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=str)  # the size of `page`'s window (ui/conftest.py)
+def test_no_accessibility_violations(page, write_key, seeded):
     """axe-core's rules (WCAG A/AA: contrast, labels, names, landmarks, …) on every page, as a writer
     (so the forms are there too)."""
     axe = Axe()
@@ -181,7 +184,8 @@ def test_no_accessibility_violations(page, viewport, write_key, seeded):
         assert results.violations_count == 0, f"{url}:\n{results.generate_report()}"
 
 
-def test_the_keyboard_reaches_the_content_and_the_search(page, live_server, read_key, seeded):
+@pytest.mark.usefixtures("seeded")
+def test_the_keyboard_reaches_the_content_and_the_search(page, live_server, read_key):
     sign_in(page, read_key, "/ui/models")
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from .test_browser import sign_in
 
 
@@ -95,7 +97,8 @@ def test_a_refused_change_shows_why(page, live_server, write_key, read_key, seed
         assert client.get(f"/api/v1/models/{target}").json()["tags"] == ["churn", "tabular", "production"]
 
 
-def test_signing_out_ends_the_session(page, write_key, seeded):
+@pytest.mark.usefixtures("seeded")
+def test_signing_out_ends_the_session(page, write_key):
     sign_in(page, write_key)
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r"/ui/login\?reason=signed_out$"))

@@ -91,7 +91,7 @@ def by_name(versions: list[SeededVersion]) -> list[SeededVersion]:
 @dataclass(frozen=True)
 class Expect:
     order: Order = newest_first
-    where: Callable[[SeededVersion], bool] = lambda version: True
+    where: Callable[[SeededVersion], bool] = lambda _version: True
     page: int = 1
 
     def ids(self, seed: BulkSeed) -> list[str]:

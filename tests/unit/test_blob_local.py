@@ -26,7 +26,7 @@ def test_uploads_in_flight_live_only_in_tmp(tmp_path):
     store = LocalBlobStore(tmp_path)
     upload = store.begin_upload()
     upload.write(b"partial")
-    assert [p.name for p in (tmp_path / "tmp").iterdir()][0].endswith(".part")
+    assert next(p.name for p in (tmp_path / "tmp").iterdir()).endswith(".part")
     assert list((tmp_path / "sha256").rglob("*")) == []
     upload.abort()
     assert list((tmp_path / "tmp").iterdir()) == []

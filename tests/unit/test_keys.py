@@ -188,7 +188,7 @@ def test_the_bootstrap_key_is_an_admin(keys, store):
     ({"name_prefix": "/etc"}, "invalid_name_prefix"),
     ({"scopes": ["admin"], "name_prefix": "fraud_"}, "invalid_name_prefix"),
     ({"expires_at": NOW}, "invalid_expiry"),
-    ({"expires_at": datetime(2030, 1, 1)}, "invalid_expiry"),  # no zone
+    ({"expires_at": datetime(2030, 1, 1)}, "invalid_expiry"),  # noqa: DTZ001 - naive on purpose: refused
 ])
 def test_invalid_keys_are_refused_before_anything_is_stored(keys, store, fields, code):
     with pytest.raises(Invalid) as refused:
@@ -240,9 +240,9 @@ def test_a_cursor_round_trips_and_garbage_is_malformed():
             parse_cursor(garbage)
 
 
-def test_a_filter_holding_a_nul_character_matches_nothing_without_asking_the_store(store, clock):
+def test_a_filter_holding_a_nul_character_matches_nothing_without_asking_the_store(clock):
     class Refusing(MemoryStore):
-        def audit_records(self, query):
+        def audit_records(self, _query):
             raise AssertionError("asked")
 
     auditor = Auditor(Refusing(), clock=clock)

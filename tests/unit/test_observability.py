@@ -51,7 +51,8 @@ def restore_root_logger():
     logging.getLogger("uvicorn.access").disabled = False
 
 
-def test_configuring_twice_leaves_one_handler(restore_root_logger):
+@pytest.mark.usefixtures("restore_root_logger")
+def test_configuring_twice_leaves_one_handler():
     before = len(logging.getLogger().handlers)
     buffer = io.StringIO()
     configure_logging("INFO", "text", stream=io.StringIO())
@@ -89,7 +90,8 @@ def test_json_lines_have_the_traceback():
     assert "ValueError: bad" in entry["exception"]
 
 
-def test_the_request_id_variable_reaches_records(restore_root_logger):
+@pytest.mark.usefixtures("restore_root_logger")
+def test_the_request_id_variable_reaches_records():
     buffer = io.StringIO()
     configure_logging("INFO", "json", stream=buffer)
     token = REQUEST_ID.set("ctx-1")
@@ -101,7 +103,8 @@ def test_the_request_id_variable_reaches_records(restore_root_logger):
     assert json.loads(buffer.getvalue())["request_id"] == "ctx-1"
 
 
-def test_serve_replaces_uvicorns_access_log_and_logging(monkeypatch, tmp_path, restore_root_logger):
+@pytest.mark.usefixtures("restore_root_logger")
+def test_serve_replaces_uvicorns_access_log_and_logging(monkeypatch, tmp_path):
     import uvicorn
 
     from model_service.cli.main import main

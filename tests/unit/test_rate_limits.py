@@ -121,7 +121,7 @@ class FlakyCounter:
         self.down = True
         self.calls = 0
 
-    async def incr(self, key, expires_at, now, peek=None):
+    async def incr(self, _key, _expires_at, _now, _peek=None):
         self.calls += 1
         if self.down:
             raise CounterUnavailable("Redis did not answer (ConnectionError: refused)")
@@ -208,7 +208,7 @@ def test_an_address_that_sends_refused_keys_is_limited_whatever_key_it_makes_up(
     inner = Starlette(routes=[Route("/api/v1/models/{id}", endpoint)])
     limiter = RateLimiter({"read": ("read", Rate(3, 60))}, MemoryCounter(), clock=lambda: 1_700_000_000.0,
                           trust_keys=True)
-    app = RateLimitMiddleware(inner, limiter=limiter, classify=lambda scope: "read")
+    app = RateLimitMiddleware(inner, limiter=limiter, classify=lambda _scope: "read")
 
     def get(key: str):
         return client.get("/api/v1/models/x", headers={"X-API-Key": key})

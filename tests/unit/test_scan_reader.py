@@ -9,6 +9,7 @@ import io
 import lzma
 import os
 import pickle
+import pickletools
 import zipfile
 import zlib
 
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from model_service.scanner import child
+from model_service.scanner import pickles as pickles_module
 from model_service.scanner.pickles import BIG, UNKNOWN_GLOBAL, read_stream
 from tests import scanfiles
 
@@ -28,13 +30,29 @@ def found(data: bytes, **options) -> list[tuple[str, str]]:
     return list(reading.found)
 
 
-@pytest.mark.parametrize("protocol", range(0, pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_a_reduce_to_os_system_is_found_in_every_protocol(protocol):
     assert found(scanfiles.malicious_pickle(protocol)) == [(SYSTEM_MODULE, "system")]
 
 
 def test_the_global_opcode_of_protocol_0_is_read():
     assert found(scanfiles.os_system_protocol0()) == [("os", "system")]
+
+
+def test_the_inst_opcode_of_protocol_0_is_read_to_its_end():
+    # MARK, a string argument, INST os system, then a tuple of the instance and STOP: the object
+    # INST makes goes on the stack the mark had set aside (where TUPLE1 finds it)
+    data = b"(S'echo'\nios\nsystem\n\x85."
+    reading = read_stream(io.BytesIO(data))
+    assert (reading.error, reading.pickles) == (None, 1)
+    assert list(reading.found) == [("os", "system")]
+
+
+def test_every_opcode_of_pickletools_has_a_handler_of_its_kind():
+    handled = {"STOP"} | set(pickles_module._WITHOUT_ARGUMENT) | set(pickles_module._WITH_ARGUMENT)
+    assert handled == {op.name for op in pickletools.opcodes}
+    takes_argument = {op.name for op in pickletools.opcodes if op.arg is not None}
+    assert set(pickles_module._WITH_ARGUMENT) == takes_argument
 
 
 def test_stack_global_is_resolved_through_the_memo():
@@ -49,7 +67,7 @@ def test_a_stack_global_whose_name_is_computed_is_an_unknown_import():
 
 
 def test_a_plain_pickle_of_data_imports_nothing():
-    for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
         assert found(scanfiles.benign_pickle(protocol)) == []
 
 

@@ -49,7 +49,7 @@ def test_a_failure_in_a_batch_undoes_only_its_own_work(writer):
     gate = threading.Event()
     started = threading.Event()
 
-    def hold(connection):  # keeps the writer busy while the next batch queues up
+    def hold(_connection):  # keeps the writer busy while the next batch queues up
         started.set()
         gate.wait(10)
         return "held"

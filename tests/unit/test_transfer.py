@@ -10,8 +10,8 @@ import pytest
 
 from model_service.domain.errors import NotFound, Unavailable
 from model_service.domain.registry import Registration, Registry
-from model_service.operations.transfer import Stores, copy_registry
 from model_service.domain.versions import Version
+from model_service.operations.transfer import Stores, copy_registry
 from model_service.stores.blob_local import LocalBlobStore
 from model_service.stores.sql.store import SqlMetadataStore
 

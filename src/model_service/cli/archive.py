@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from .main import _redact, _settings
 from .migrate import open_stores, split_urls
+from .settings import redact_url, settings_from_env
 
 
 @click.command("export")
@@ -37,9 +37,9 @@ def export_archive(path: str, compress: bool, source: str | None, as_json: bool)
       model-service export registry-2026-03-01.tar.zst
       model-service export - --zstd | aws s3 cp - s3://backups/registry.tar.zst
     """
-    settings = _settings()
-    from ..operations.archive import archive_is_compressed, export_registry
+    settings = settings_from_env()
     from ..domain.errors import RegistryError
+    from ..operations.archive import archive_is_compressed, export_registry
 
     db_url, blob_url = split_urls(source) if source else (settings.resolved_database_url, None)
     blob_url = blob_url or settings.resolved_blob_store_url
@@ -49,11 +49,11 @@ def export_archive(path: str, compress: bool, source: str | None, as_json: bool)
     try:
         with ExitStack() as stack:
             stores = stack.enter_context(open_stores(settings, db_url, blob_url, migrate_schema=False))
-            click.echo(f"exporting {_redact(db_url)} + {_redact(blob_url)} to {path}"
+            click.echo(f"exporting {redact_url(db_url)} + {redact_url(blob_url)} to {path}"
                        + (" (zstd)" if compress else ""), err=True)
             out = sys.stdout.buffer if partial is None else stack.enter_context(open(partial, "wb"))
             summary = export_registry(stores, out, compress=compress, progress=_exported,
-                                      origin={"metadata": _redact(db_url), "blobs": _redact(blob_url)})
+                                      origin={"metadata": redact_url(db_url), "blobs": redact_url(blob_url)})
             if partial is not None:
                 out.flush()
                 os.fsync(out.fileno())
@@ -91,9 +91,9 @@ def import_archive(path: str, target: str | None, as_json: bool) -> None:
       model-service import registry-2026-03-01.tar.zst \\
           --to postgresql://reg@db/registry,s3://models-bucket/registry
     """
-    settings = _settings()
-    from ..operations.archive_import import import_registry
+    settings = settings_from_env()
     from ..domain.errors import RegistryError, Unavailable
+    from ..operations.archive_import import import_registry
 
     db_url, blob_url = split_urls(target) if target else (settings.resolved_database_url, None)
     blob_url = blob_url or settings.resolved_blob_store_url
@@ -101,7 +101,7 @@ def import_archive(path: str, target: str | None, as_json: bool) -> None:
         with ExitStack() as stack:
             source = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
             stores = stack.enter_context(open_stores(settings, db_url, blob_url, migrate_schema=True))
-            click.echo(f"importing {path} into {_redact(db_url)} + {_redact(blob_url)}", err=True)
+            click.echo(f"importing {path} into {redact_url(db_url)} + {redact_url(blob_url)}", err=True)
             summary = import_registry(source, stores, progress=_imported)
     except Unavailable as exc:
         raise click.ClickException(f"{exc.message} (run the same command again to resume)") from None

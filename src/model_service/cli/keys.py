@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from .main import _settings
+from .settings import settings_from_env
 
 _DURATION = re.compile(r"(\d+)\s*([dhm])", re.IGNORECASE)
 _UNIT = {"d": "days", "h": "hours", "m": "minutes"}
@@ -24,7 +24,7 @@ _UNIT = {"d": "days", "h": "hours", "m": "minutes"}
 def _cli_actor() -> str:
     try:
         user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in this environment (a bare container)
+    except Exception:  # no user name in this environment (a bare container)
         user = ""
     return f"cli:{user}" if user else "cli"
 
@@ -32,7 +32,7 @@ def _cli_actor() -> str:
 @contextmanager
 def _keys() -> Iterator:
     """The key service on DATABASE_URL (its schema brought up to date where the service would)."""
-    settings = _settings()
+    settings = settings_from_env()
     from ..domain.audit import Auditor
     from ..domain.errors import RegistryError
     from ..domain.keys import Keys
@@ -152,9 +152,8 @@ def _day(value: datetime | None) -> str:
 
 
 def _record(key, now: datetime | None = None) -> dict:
-    record = {"key_id": key.key_id, "name": key.name, "scopes": [s.value for s in key.scopes],
-              "name_prefix": key.name_prefix, "created_at": key.created_at.isoformat(), "created_by": key.created_by,
-              "expires_at": key.expires_at.isoformat() if key.expires_at else None,
-              "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
-              "state": key.state(now or datetime.now(UTC)).value}
-    return record
+    return {"key_id": key.key_id, "name": key.name, "scopes": [s.value for s in key.scopes],
+            "name_prefix": key.name_prefix, "created_at": key.created_at.isoformat(), "created_by": key.created_by,
+            "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+            "state": key.state(now or datetime.now(UTC)).value}

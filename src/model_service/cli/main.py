@@ -14,15 +14,13 @@ import tempfile
 import click
 
 from .. import __version__
-
-
-def _settings(**overrides):
-    from ..config import SettingsError, load_settings
-
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+from .archive import export_archive, import_archive
+from .keys import keys
+from .maintenance import cleanup, fsck, gc
+from .migrate import migrate
+from .overview import COMMANDS as OVERVIEW_COMMANDS
+from .registry import COMMANDS as REGISTRY_COMMANDS
+from .settings import redact_url, settings_from_env
 
 
 @click.group()
@@ -42,7 +40,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     failure is one line on stderr and exit status 1. SIGTERM stops it gracefully: no new
     connections, requests in flight finish within SHUTDOWN_GRACE_SECONDS, the stores are
     closed, exit status 0."""
-    settings = _settings(host=host, port=port, workers=workers)
+    settings = settings_from_env(host=host, port=port, workers=workers)
     from ..server.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
@@ -52,7 +50,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     multiprocess_dir = _share_metrics_between_workers(settings.workers)
     try:
         check_stores(settings)  # once, in this process, before any worker starts
-        log.info("Metadata: %s", _redact(settings.resolved_database_url))
+        log.info("Metadata: %s", redact_url(settings.resolved_database_url))
         log.info("Files: %s", settings.resolved_blob_store_url)
         run(settings)
     except StartupError as exc:
@@ -81,7 +79,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration to DATABASE_URL."""
-    settings = _settings()
+    settings = settings_from_env()
     from ..domain.errors import RegistryError
     from ..stores import build_metadata_store
 
@@ -92,13 +90,13 @@ def db_upgrade() -> None:
         raise click.ClickException(exc.message) from None
     finally:
         store.close()
-    click.echo(f"Schema of {_redact(settings.resolved_database_url)} is up to date")
+    click.echo(f"Schema of {redact_url(settings.resolved_database_url)} is up to date")
 
 
 @db.command("check")
 def db_check() -> None:
     """Exit non-zero if DATABASE_URL's schema is not current."""
-    settings = _settings()
+    settings = settings_from_env()
     from ..domain.errors import RegistryError
     from ..stores import build_metadata_store
 
@@ -112,22 +110,6 @@ def db_check() -> None:
         store.close()
     click.echo("Schema is current")
 
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
-
-
-from .archive import export_archive, import_archive  # noqa: E402  (it uses the helpers above)
-from .keys import keys  # noqa: E402  (it uses the helpers above)
-from .maintenance import cleanup, fsck, gc  # noqa: E402  (it uses the helpers above)
-from .migrate import migrate  # noqa: E402  (it uses the helpers above)
-from .overview import COMMANDS as OVERVIEW_COMMANDS  # noqa: E402
-from .registry import COMMANDS as REGISTRY_COMMANDS  # noqa: E402
 
 main.add_command(migrate)
 main.add_command(keys)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from .main import _settings
+from .settings import settings_from_env
 
 
 def _now() -> datetime:
@@ -23,25 +23,22 @@ def _now() -> datetime:
 def _registry() -> Iterator:
     """The registry on DATABASE_URL and BLOB_STORE_URL (schema brought up to date where the
     service would do it at start-up); store errors become a clean exit."""
-    settings = _settings()
+    settings = settings_from_env()
     from ..domain.errors import RegistryError
     from ..domain.registry import Registry
     from ..stores import build_blob_store, build_metadata_store
 
-    opened = []
-    try:
-        options = settings.backend_options()
-        metadata = build_metadata_store(settings.resolved_database_url, options)
-        opened.append(metadata)
-        metadata.prepare(migrate=settings.should_migrate)
-        blobs = build_blob_store(settings.resolved_blob_store_url, options)
-        opened.append(blobs)
-        yield Registry(metadata, blobs, max_file_size=settings.max_file_size, clock=_now)
-    except RegistryError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        for store in reversed(opened):
-            store.close()
+    with ExitStack() as opened:  # closed last to first, once the error below is raised
+        try:
+            options = settings.backend_options()
+            metadata = build_metadata_store(settings.resolved_database_url, options)
+            opened.callback(metadata.close)
+            metadata.prepare(migrate=settings.should_migrate)
+            blobs = build_blob_store(settings.resolved_blob_store_url, options)
+            opened.callback(blobs.close)
+            yield Registry(metadata, blobs, max_file_size=settings.max_file_size, clock=_now)
+        except RegistryError as exc:
+            raise click.ClickException(exc.message) from None
 
 
 def _duration(value: str | None, option: str):

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import click
 
-from .main import _redact, _settings
+from .settings import redact_url, settings_from_env
 
 
 @click.command("migrate")
@@ -33,7 +33,7 @@ def migrate(source: str | None, target: str) -> None:
     Example, from the embedded default to PostgreSQL and S3:
       model-service migrate --to postgresql://reg@db/registry,s3://models-bucket/registry
     """
-    settings = _settings()
+    settings = settings_from_env()
     from ..domain.errors import RegistryError
     from ..operations.transfer import copy_registry
 
@@ -50,8 +50,8 @@ def migrate(source: str | None, target: str) -> None:
         with ExitStack() as stack:
             source_side = stack.enter_context(open_stores(settings, source_db, source_blobs, migrate_schema=False))
             target_side = stack.enter_context(open_stores(settings, target_db, target_blobs, migrate_schema=True))
-            click.echo(f"copying {_redact(source_db)} + {_redact(source_blobs)}\n"
-                       f"     to {_redact(target_db)} + {_redact(target_blobs)}"
+            click.echo(f"copying {redact_url(source_db)} + {redact_url(source_blobs)}\n"
+                       f"     to {redact_url(target_db)} + {redact_url(target_blobs)}"
                        + (" (files stay where they are)" if same_blobs else ""), err=True)
             summary = copy_registry(source_side, target_side, same_blobs=same_blobs, progress=_progress)
     except RegistryError as exc:

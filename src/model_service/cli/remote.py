@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from model_service.client import ModelServiceError
+    from model_service.client import ModelServiceClient, ModelServiceError
 
 
 class ExitCode(IntEnum):
@@ -47,7 +47,9 @@ class CommandFailed(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = ExitCode.ERROR):
         super().__init__(message)
-        self.exit_code = int(exit_code)
+        # Click declares exit_code a ClassVar but reads it from the instance it caught
+        # (Command.main: sys.exit(e.exit_code)); this exception carries its own status.
+        self.exit_code = int(exit_code)  # type: ignore[misc]
 
 
 def failure(error: ModelServiceError, url: str) -> CommandFailed:
@@ -88,7 +90,7 @@ class Remote:
     _client: Any = field(default=None, repr=False)
 
     @property
-    def client(self):
+    def client(self) -> ModelServiceClient:
         if self._client is None:
             from model_service.client import ModelServiceClient
 
@@ -108,7 +110,7 @@ class Remote:
             self._client = None
 
 
-def _url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def _url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """An http(s) URL with a host (from the flag or MODEL_SERVICE_URL); anything else is a usage error."""
     if value is None or not value.strip():
         return None

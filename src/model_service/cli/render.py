@@ -111,7 +111,7 @@ def moment(value: str | None) -> str:
     if not value:
         return "-"
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M")
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return value
 

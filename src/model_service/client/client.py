@@ -77,7 +77,7 @@ class ModelServiceClient:
 
     def register_model(self, model_data: dict[str, Any]) -> str:
         """Register a model (an existing name gets its next version); its new version's id."""
-        return self._session.json("POST", f"{API}/models", json=model_data)["model_id"]
+        return self._session.member("POST", f"{API}/models", "model_id", str, json=model_data)
 
     def download_model(self, model_id: str, output_path: str | os.PathLike[str]) -> Path:
         """Download a version's file to ``output_path``: streamed, resumed, verified."""
@@ -122,7 +122,7 @@ class ModelServiceClient:
 
     def update_model(self, ref: Ref, **fields: Any) -> dict[str, Any]:
         """Change mutable fields (``description``, ``tags``, ``status``, ``metrics``); the new record."""
-        return self._session.json("PUT", model_path(self._id(ref)), json=fields)["model"]
+        return self._session.member("PUT", model_path(self._id(ref)), "model", dict, json=fields)
 
     def set_status(self, ref: Ref, status: str) -> dict[str, Any]:
         """``active``, ``deprecated`` or ``archived``; the new record."""
@@ -135,14 +135,14 @@ class ModelServiceClient:
     def create_version(self, ref: Ref, **changes: Any) -> dict[str, Any]:
         """A new version of the same name, derived from ``ref``: fields not given are copied (not the
         file). ``breaking_changes=True`` starts a new major version. The new record."""
-        return self._session.json("POST", model_path(self._id(ref), "/versions"), json=changes)["model"]
+        return self._session.member("POST", model_path(self._id(ref), "/versions"), "model", dict, json=changes)
 
     def history(self, ref: Ref) -> list[dict[str, Any]]:
         """Events: of one version (an id, ``name@alias``, ``name/v1.2``), or of every
         version of a name and its aliases (a bare name)."""
         if isinstance(ref, str) and "@" not in ref and "/" not in ref and ModelRef.parse(ref).id is None:
-            return self._session.json("GET", f"{name_path(ref.strip())}/history")["events"]
-        return self._session.json("GET", model_path(self._id(ref), "/history"))["events"]
+            return self._session.member("GET", f"{name_path(ref.strip())}/history", "events", list)
+        return self._session.member("GET", model_path(self._id(ref), "/history"), "events", list)
 
     # ---- files -----------------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ class ModelServiceClient:
         ``hyperparameters``, ``tags``, ``format``, …). The new record."""
         file = file_source(source, filename)
         body = multipart_body(metadata, file, checksum=checksum_for(file, checksum), progress=progress)
-        return self._session.json("POST", f"{API}/models", body=body)["model"]
+        return self._session.member("POST", f"{API}/models", "model", dict, body=body)
 
     def download(self, ref: Ref, output_path: str | os.PathLike[str] | None = None, *,
                  progress: Progress | None = None, overwrite: bool = True) -> Path:
@@ -223,11 +223,12 @@ class ModelServiceClient:
 
     def popular(self, limit: int | None = None, days: int | None = None) -> list[dict[str, Any]]:
         """The most downloaded versions (each with ``downloads``), all time or over the last ``days``."""
-        return self._session.json("GET", f"{API}/models/popular", params={"limit": limit, "days": days})["models"]
+        return self._session.member("GET", f"{API}/models/popular", "models", list,
+                                    params={"limit": limit, "days": days})
 
     def recent(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The most recently registered versions."""
-        return self._session.json("GET", f"{API}/models/recent", params={"limit": limit})["models"]
+        return self._session.member("GET", f"{API}/models/recent", "models", list, params={"limit": limit})
 
     # ---- service ---------------------------------------------------------------------------
 
@@ -270,7 +271,7 @@ class ModelServiceClient:
         parsed = ModelRef.parse(ref)
         if parsed.id is not None:
             return parsed.id
-        return self._session.json("GET", parsed.path)["id"]
+        return self._session.member("GET", parsed.path, "id", str)
 
     def _page(self, path: str, key: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         response = self._session.send("GET", path, params=params)
@@ -314,4 +315,5 @@ def _is_id(text: str) -> bool:
 
 
 def _is_json(response: httpx.Response) -> bool:
-    return response.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.split(";")[0].strip() == "application/json"

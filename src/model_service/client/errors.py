@@ -26,6 +26,7 @@ Any other status (405, 415, …) raises :class:`ModelServiceError` itself.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -154,21 +155,19 @@ def error_from_response(response: httpx.Response) -> ModelServiceError:
     in the API's error shape (a proxy's HTML page, say) still gets the class of its status, with
     the start of its text as the message."""
     body: Any = None
-    try:
+    with contextlib.suppress(ValueError, UnicodeDecodeError):  # not JSON: the status and text tell
         body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        pass
     request_id = response.headers.get(REQUEST_ID_HEADER)
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         message = body["error"]
         code = body.get("code") if isinstance(body.get("code"), str) else None
-        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        sent = body.get("details")
+        details: dict[str, Any] = dict(sent) if isinstance(sent, dict) else {}
         request_id = request_id or body.get("request_id")
     else:
         text = response.text.strip()[:200]
         message = f"HTTP {response.status_code} {response.reason_phrase}" + (f": {text}" if text else "")
         code, details = None, {}
-    details = dict(details)
     if response.status_code == 429 and "retry_after" not in details:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if retry_after is not None:

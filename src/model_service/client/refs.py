@@ -71,7 +71,7 @@ class ModelRef:
     @property
     def path(self) -> str:
         """The API path of the version's record."""
-        if self.id is not None:
+        if self.name is None:  # then it has an id (__post_init__: one or the other)
             return f"{API}/models/{self.id}"
         return f"{name_path(self.name)}/versions/{quote(self.selector, safe='')}"
 

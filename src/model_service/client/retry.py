@@ -44,7 +44,7 @@ class RetryPolicy:
 
     def backoff_delay(self, attempt: int) -> float:
         """The wait before retry number ``attempt + 1`` (attempt 0 is the first retry)."""
-        ceiling = min(self.max_backoff, self.backoff * (2 ** attempt))
+        ceiling = min(self.max_backoff, self.backoff * (2.0 ** attempt))
         return ceiling / 2 + self.random() * ceiling / 2
 
     def may_retry_error(self, method: str, error: Exception, *, rewindable: bool = True) -> bool:

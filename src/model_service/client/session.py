@@ -10,7 +10,7 @@ import logging
 import platform
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,6 +19,8 @@ from .errors import TransportError, error_from_response, parse_retry_after, unex
 from .retry import RetryPolicy
 
 log = logging.getLogger("model_service.client")
+
+T = TypeVar("T")
 
 USER_AGENT = f"tensorfleet-model-service-sdk/{__version__} httpx/{httpx.__version__} " \
              f"python/{platform.python_version()}"
@@ -87,12 +89,12 @@ class Session:
                 return response
             if attempt < policy.retries and policy.may_retry_status(method, response.status_code,
                                                                      rewindable=rewindable):
-                delay = policy.status_delay(attempt, parse_retry_after(response.headers.get("Retry-After")))
-                if delay is not None:
+                wait = policy.status_delay(attempt, parse_retry_after(response.headers.get("Retry-After")))
+                if wait is not None:
                     response.close()
                     log.info("%s %s answered %s; retrying in %.2f s", method, request.url, response.status_code,
-                             delay)
-                    policy.sleep(delay)
+                             wait)
+                    policy.sleep(wait)
                     attempt += 1
                     continue
             if response.is_error:
@@ -100,9 +102,21 @@ class Session:
                 raise error_from_response(response)
             return response
 
-    def json(self, method: str, path: str, **options: Any) -> Any:
-        """Send, and the answer's JSON document."""
-        return read_json(self.send(method, path, **options))
+    def json(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """Send, and the answer's JSON object (every route of the API answers one)."""
+        return read_object(self.send(method, path, **options))
+
+    def member(self, method: str, path: str, key: str, kind: type[T], **options: Any) -> T:
+        """Send, and the member ``key`` of the answer's JSON object, which must be a ``kind``
+        (``dict``, ``list``, ``str``); anything else is an unexpected answer."""
+        response = self.send(method, path, **options)
+        value = read_object(response).get(key)
+        if not isinstance(value, kind):
+            raise unexpected_answer(response, f"no {_KINDS.get(kind, kind.__name__)} '{key}'")
+        return value
+
+
+_KINDS: dict[type, str] = {dict: "object", list: "array", str: "string"}
 
 
 def read_json(response: httpx.Response) -> Any:
@@ -110,6 +124,14 @@ def read_json(response: httpx.Response) -> Any:
         return response.json()
     except (ValueError, UnicodeDecodeError):
         raise unexpected_answer(response, "not JSON") from None
+
+
+def read_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON document, which must be an object."""
+    body = read_json(response)
+    if not isinstance(body, dict):
+        raise unexpected_answer(response, "not a JSON object")
+    return body
 
 
 def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -126,20 +126,25 @@ class _Lifespan:
     def __init__(self, app: ASGIApp, state: dict[str, Any]):
         self.app = app
         self.state = state
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.inbox: asyncio.Queue[Message] | None = None
         self.outbox: asyncio.Queue[Message] | None = None
 
     async def startup(self) -> None:
         self.inbox, self.outbox = asyncio.Queue(), asyncio.Queue()
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
-        self.task = asyncio.get_running_loop().create_task(self.app(scope, self.inbox.get, self.outbox.put))
+        self.task = asyncio.get_running_loop().create_task(self._run(scope, self.inbox, self.outbox))
         await self._exchange("startup")
 
     async def shutdown(self) -> None:
         if self.task is not None and not self.task.done():
             await self._exchange("shutdown")
             await self.task
+
+    async def _run(self, scope: dict[str, Any], inbox: asyncio.Queue[Message], outbox: asyncio.Queue[Message]) -> None:
+        """The application's lifespan call, as a coroutine (a task runs coroutines; an ASGI
+        application returns any awaitable)."""
+        await self.app(scope, inbox.get, outbox.put)
 
     async def _exchange(self, phase: str) -> None:
         assert self.inbox is not None and self.outbox is not None and self.task is not None

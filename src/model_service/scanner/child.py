@@ -31,6 +31,7 @@ import zlib
 from typing import IO, Any
 
 from .pickles import Reading, read_stream
+from .stream import BinaryStream
 
 MEMORY_ERROR_STATUS = 3
 PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib")
@@ -99,7 +100,7 @@ class _ZlibReader(io.RawIOBase):
             self._pending += chunk
 
 
-def _decompressed(file: IO[bytes]) -> IO[bytes]:
+def _decompressed(file: IO[bytes]) -> BinaryStream:
     """``file`` itself, or a decompressing reader if it starts as joblib's compressed files do."""
     head = file.read(6)
     file.seek(0)
@@ -107,7 +108,7 @@ def _decompressed(file: IO[bytes]) -> IO[bytes]:
         return gzip.GzipFile(fileobj=file)
     if head.startswith(b"BZh"):
         return bz2.BZ2File(file)
-    if head.startswith(b"\xfd7zXZ\x00") or head.startswith(b"\x5d\x00\x00"):
+    if head.startswith((b"\xfd7zXZ\x00", b"\x5d\x00\x00")):
         return lzma.LZMAFile(file)
     if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
         return io.BufferedReader(_ZlibReader(file))

@@ -21,39 +21,24 @@ Beyond a plain disassembly (what picklescan does):
 
 from __future__ import annotations
 
-import io
-import lzma
 import math
 import pickletools
 import re
-import struct
-import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
-BIG = 1 << 16  # payloads larger than this are skipped, not read
-MAX_LINE = 1 << 16  # text arguments (protocol 0) longer than this are not a model's
+from .stream import BIG, Big, BinaryStream, Source, Unreadable, argument
+
+__all__ = ["BIG", "UNKNOWN_GLOBAL", "Big", "PickleReader", "Reading", "Unreadable", "read_stream"]
+
 MAX_GLOBALS = 1000  # distinct imports reported at most
 MAX_ITEMS = 256  # container items kept (only small containers matter: shapes, dtypes, wrapper states)
-SKIP_CHUNK = 1 << 20
 
 UNKNOWN_GLOBAL = ("unknown", "unknown")
 """An import whose module or name is computed (not a plain string): reported as dangerous."""
 
 JOBLIB_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
-
-
-class Unreadable(Exception):
-    """The bytes are not a well-formed pickle stream (or not one this reader follows)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Big:
-    """A payload stepped over: only its size is known."""
-
-    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +51,7 @@ class Obj:
     """What calling (REDUCE, NEWOBJ, OBJ, INST) ``callable`` with ``args`` would make; ``state``
     is what BUILD gives it."""
 
-    __slots__ = ("callable", "args", "state")
+    __slots__ = ("args", "callable", "state")
 
     def __init__(self, callable_: Any, args: Any):
         self.callable = callable_
@@ -82,135 +67,6 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
-
-
-# What a stream may raise while it is read (a decompressor or a zip member finding its data
-# corrupt or cut short): the stream is unreadable from there on.
-STREAM_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
-
-
-class Source:
-    """Reads a binary stream forwards: exact reads, skips (a seek on a plain file, reading and
-    discarding on a decompressing one), bounded lines, and a look at whether it has ended. A
-    failure of the stream itself is :class:`Unreadable`."""
-
-    def __init__(self, stream: IO[bytes]):
-        self.stream = stream
-        self.pos = 0
-        self._size: int | None = None
-        if _plain(stream):
-            self.pos = stream.tell()
-            self._size = stream.seek(0, io.SEEK_END)
-            stream.seek(self.pos)
-        self._pushback = b""
-
-    def _read(self, n: int) -> bytes:
-        try:
-            return self.stream.read(n)
-        except STREAM_ERRORS as exc:
-            raise Unreadable(f"the stream fails at byte {self.pos}: {exc}") from None
-
-    def read(self, n: int) -> bytes:
-        data, self._pushback = self._pushback[:n], self._pushback[n:]
-        if len(data) < n:
-            data += self._read(n - len(data))
-        if len(data) != n:
-            raise Unreadable(f"the stream ends early (at byte {self.pos + len(data)}, {n - len(data)} bytes short)")
-        self.pos += n
-        return data
-
-    def skip(self, n: int) -> None:
-        if n < 0:
-            raise Unreadable(f"negative length at byte {self.pos}")
-        if self._pushback:
-            taken = min(n, len(self._pushback))
-            self.read(taken)
-            n -= taken
-        if self._size is not None:
-            if self.pos + n > self._size:
-                raise Unreadable(f"the stream ends early (a {n}-byte payload at byte {self.pos})")
-            self.stream.seek(n, io.SEEK_CUR)
-            self.pos += n
-            return
-        while n:
-            chunk = self._read(min(n, SKIP_CHUNK))
-            if not chunk:
-                raise Unreadable(f"the stream ends early (at byte {self.pos}, {n} bytes short)")
-            n -= len(chunk)
-            self.pos += len(chunk)
-
-    def line(self) -> bytes:
-        data, self._pushback = self._pushback, b""
-        if not data.endswith(b"\n"):
-            try:
-                data += self.stream.readline(MAX_LINE + 1 - len(data))
-            except STREAM_ERRORS as exc:
-                raise Unreadable(f"the stream fails at byte {self.pos}: {exc}") from None
-        if not data.endswith(b"\n"):
-            raise Unreadable(f"unterminated or overlong text argument at byte {self.pos}")
-        self.pos += len(data)
-        return data
-
-    def at_end(self) -> bool:
-        if self._pushback:
-            return False
-        byte = self._read(1)
-        if not byte:
-            return True
-        self._pushback = byte
-        return False
-
-
-def _plain(stream: IO[bytes]) -> bool:
-    """A file or an in-memory buffer, whose forward seeks are cheap and exact (not a
-    decompressing or zip member reader, which seek by reading)."""
-    if isinstance(stream, io.BufferedReader):
-        return isinstance(stream.raw, io.FileIO)
-    return isinstance(stream, io.FileIO | io.BytesIO)
-
-
-# ---- argument decoding ---------------------------------------------------------------------------
-
-_FIXED: dict[str, struct.Struct] = {
-    "uint1": struct.Struct("<B"), "uint2": struct.Struct("<H"), "int4": struct.Struct("<i"),
-    "uint4": struct.Struct("<I"), "uint8": struct.Struct("<Q"), "float8": struct.Struct(">d"),
-}
-_LENGTH: dict[int, struct.Struct] = {
-    pickletools.TAKEN_FROM_ARGUMENT1: struct.Struct("<B"),
-    pickletools.TAKEN_FROM_ARGUMENT4: struct.Struct("<i"),
-    pickletools.TAKEN_FROM_ARGUMENT4U: struct.Struct("<I"),
-    pickletools.TAKEN_FROM_ARGUMENT8U: struct.Struct("<Q"),
-}
-
-
-def _argument(source: Source, descriptor: pickletools.ArgumentDescriptor) -> Any:
-    n = descriptor.n
-    fixed = _FIXED.get(descriptor.name)
-    if fixed is not None:
-        return fixed.unpack(source.read(fixed.size))[0]
-    if n == pickletools.UP_TO_NEWLINE:
-        lines = source.line()
-        if descriptor.name == "stringnl_noescape_pair":
-            lines += source.line()
-        return _decode(descriptor, lines)
-    prefix_format = _LENGTH.get(n)
-    if prefix_format is None:  # pragma: no cover - every descriptor is one of the above
-        raise Unreadable(f"unsupported argument {descriptor.name}")
-    prefix = source.read(prefix_format.size)
-    length = prefix_format.unpack(prefix)[0]
-    if length < 0:
-        raise Unreadable(f"negative length at byte {source.pos}")
-    if length > BIG:
-        source.skip(length)
-        return Big(length)
-    return _decode(descriptor, prefix + source.read(length))
-
-
-def _decode(descriptor: pickletools.ArgumentDescriptor, data: bytes) -> Any:
-    try:
-        return descriptor.reader(io.BytesIO(data))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Unreadable(f"bad {descriptor.name} argument: {exc}") from None
 
 
 # ---- numpy arrays written by joblib ------------------------------------------------------------------
@@ -269,8 +125,8 @@ def _array_bytes(wrapper: Obj) -> tuple[int | None, int | None]:
 
 # ---- the machine -------------------------------------------------------------------------------------
 
-class _Mark:
-    __slots__ = ()
+# pickletools' opcode table, by the byte that starts each opcode.
+_OPCODES: dict[str, pickletools.OpcodeInfo] = {op.code: op for op in pickletools.opcodes}
 
 
 class PickleReader:
@@ -278,6 +134,10 @@ class PickleReader:
 
     ``joblib``: step over the raw array bytes joblib writes after each ``NumpyArrayWrapper``
     (as ``joblib.load`` reads them); ``wrappers`` counts them.
+
+    The pickle machine's stack, its marks (the stacks set aside by MARK) and its memo are
+    followed symbolically; each opcode is one method, found in :data:`_WITHOUT_ARGUMENT` or
+    :data:`_WITH_ARGUMENT` as pickletools says whether the opcode takes an argument.
     """
 
     def __init__(self, source: Source, found: dict[tuple[str, str], None], *, joblib: bool):
@@ -285,6 +145,10 @@ class PickleReader:
         self.found = found
         self.joblib = joblib
         self.wrappers = 0
+        self.stack: list[Any] = []
+        self.marks: list[list[Any]] = []
+        self.memo: dict[int, Any] = {}
+        self.at = source.pos  # where the opcode being run starts
 
     def note(self, module: Any, name: Any) -> Global | _Unknown:
         if isinstance(module, str) and isinstance(name, str):
@@ -298,142 +162,175 @@ class PickleReader:
 
     def read(self) -> None:
         """One pickle, up to and including its STOP."""
-        source = self.source
-        stack: list[Any] = []
-        marks: list[list[Any]] = []
-        memo: dict[int, Any] = {}
-        code2op = pickletools.code2op
-
-        def pop() -> Any:
-            if not stack:
-                raise Unreadable(f"stack underflow at byte {source.pos}")
-            return stack.pop()
-
-        def pop_mark() -> list[Any]:
-            nonlocal stack
-            if not marks:
-                raise Unreadable(f"no MARK to pop at byte {source.pos}")
-            items = stack
-            stack = marks.pop()
-            return items
-
-        def top() -> Any:
-            if not stack:
-                raise Unreadable(f"stack underflow at byte {source.pos}")
-            return stack[-1]
-
+        self.stack, self.marks, self.memo = [], [], {}
         while True:
-            at = source.pos
-            code = source.read(1).decode("latin-1")
-            op = code2op.get(code)
+            self.at = self.source.pos
+            code = self.source.read(1).decode("latin-1")
+            op = _OPCODES.get(code)
             if op is None:
-                raise Unreadable(f"invalid opcode {code!r} at byte {at}")
-            arg = None if op.arg is None else _argument(source, op.arg)
-            name = op.name
-            if name == "STOP":
-                pop()
+                raise Unreadable(f"invalid opcode {code!r} at byte {self.at}")
+            if op.name == "STOP":
+                self._pop()
                 return
-            handler = _SIMPLE.get(name)
-            if handler is not None:
-                stack.append(handler(arg))
-            elif name in ("PROTO", "FRAME"):
-                pass
-            elif name == "MARK":
-                marks.append(stack)
-                stack = []
-            elif name == "POP":
-                if stack:
-                    stack.pop()
-                else:
-                    pop_mark()
-            elif name == "POP_MARK":
-                pop_mark()
-            elif name == "DUP":
-                stack.append(top())
-            elif name in ("LIST", "TUPLE", "FROZENSET"):
-                items = pop_mark()[:MAX_ITEMS]
-                stack.append(list(items) if name == "LIST" else tuple(items))
-            elif name == "DICT":
-                items = pop_mark()
-                stack.append(_pairs({}, items))
-            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                count = int(name[-1])
-                items = [pop() for _ in range(count)][::-1]
-                stack.append(tuple(items))
-            elif name == "APPEND":
-                value = pop()
-                target = top()
-                if isinstance(target, list) and len(target) < MAX_ITEMS:
-                    target.append(value)
-            elif name == "APPENDS":
-                items = pop_mark()
-                target = top()
-                if isinstance(target, list):
-                    target.extend(items[:max(0, MAX_ITEMS - len(target))])
-            elif name == "SETITEM":
-                value, key = pop(), pop()
-                target = top()
-                if isinstance(target, dict):
-                    _pairs(target, [key, value])
-            elif name == "SETITEMS":
-                items = pop_mark()
-                target = top()
-                if isinstance(target, dict):
-                    _pairs(target, items)
-            elif name == "ADDITEMS":
-                pop_mark()
-                top()
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[arg] = top()
-            elif name == "MEMOIZE":
-                memo[len(memo)] = top()
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                if arg not in memo:
-                    raise Unreadable(f"memo key {arg} missing at byte {at}")
-                stack.append(memo[arg])
-            elif name == "GLOBAL":
-                module, _, attribute = str(arg).partition(" ")
-                stack.append(self.note(module, attribute))
-            elif name == "STACK_GLOBAL":
-                attribute, module = pop(), pop()
-                stack.append(self.note(module, attribute))
-            elif name == "INST":
-                module, _, attribute = str(arg).partition(" ")
-                cls = self.note(module, attribute)
-                stack.append(Obj(cls, tuple(pop_mark()[:MAX_ITEMS])))
-            elif name == "OBJ":
-                items = pop_mark()
-                if not items:
-                    raise Unreadable(f"OBJ without a class at byte {at}")
-                stack.append(Obj(items[0], tuple(items[1:MAX_ITEMS])))
-            elif name in ("REDUCE", "NEWOBJ"):
-                args = pop()
-                stack.append(Obj(pop(), args))
-            elif name == "NEWOBJ_EX":
-                pop()  # kwargs
-                args = pop()
-                stack.append(Obj(pop(), args))
-            elif name == "BUILD":
-                state = pop()
-                target = top()
-                if isinstance(target, Obj):
-                    target.state = state
-                    if self.joblib and target.callable == Global(*JOBLIB_WRAPPER):
-                        self._step_over_array(target)
-            elif name in ("EXT1", "EXT2", "EXT4"):
-                # the copyreg extension registry maps codes to imports the reader cannot see
-                stack.append(self.note(f"unknown (extension code {arg})", "unknown"))
-            elif name == "PERSID":
-                stack.append(UNKNOWN)
-            elif name == "BINPERSID":
-                pop()
-                stack.append(UNKNOWN)
-            elif name == "NEXT_BUFFER":
-                stack.append(UNKNOWN)
-            elif name == "READONLY_BUFFER":
-                top()
-            else:  # pragma: no cover - every opcode of pickletools' table is handled above
-                raise Unreadable(f"unsupported opcode {name} at byte {at}")
+            if op.arg is None:
+                _handler(_WITHOUT_ARGUMENT, op.name, self.at)(self)
+            else:
+                _handler(_WITH_ARGUMENT, op.name, self.at)(self, argument(self.source, op.arg))
+
+    # -- the stack
+
+    def _pop(self) -> Any:
+        if not self.stack:
+            raise Unreadable(f"stack underflow at byte {self.source.pos}")
+        return self.stack.pop()
+
+    def _pop_mark(self) -> list[Any]:
+        if not self.marks:
+            raise Unreadable(f"no MARK to pop at byte {self.source.pos}")
+        items = self.stack
+        self.stack = self.marks.pop()
+        return items
+
+    def _top(self) -> Any:
+        if not self.stack:
+            raise Unreadable(f"stack underflow at byte {self.source.pos}")
+        return self.stack[-1]
+
+    def _push(self, value: Any) -> None:
+        self.stack.append(value)
+
+    def _mark(self) -> None:
+        self.marks.append(self.stack)
+        self.stack = []
+
+    def _pop_one(self) -> None:  # POP: the top item, or (with none above it) the last mark
+        if self.stack:
+            self.stack.pop()
+        else:
+            self._pop_mark()
+
+    def _discard_mark(self) -> None:  # POP_MARK
+        self._pop_mark()
+
+    def _dup(self) -> None:
+        self.stack.append(self._top())
+
+    # -- containers
+
+    # The methods that pop a mark take the items off first and push after: popping the mark puts
+    # back the stack it set aside, so ``self.stack`` is another list afterwards.
+
+    def _list(self) -> None:
+        items = self._pop_mark()[:MAX_ITEMS]
+        self.stack.append(items)
+
+    def _tuple(self) -> None:  # TUPLE, FROZENSET
+        items = tuple(self._pop_mark()[:MAX_ITEMS])
+        self.stack.append(items)
+
+    def _tuple_of(self, count: int) -> None:  # TUPLE1, TUPLE2, TUPLE3
+        items = tuple([self._pop() for _ in range(count)][::-1])
+        self.stack.append(items)
+
+    def _dict(self) -> None:
+        items = _pairs({}, self._pop_mark())
+        self.stack.append(items)
+
+    def _append(self) -> None:
+        value = self._pop()
+        target = self._top()
+        if isinstance(target, list) and len(target) < MAX_ITEMS:
+            target.append(value)
+
+    def _appends(self) -> None:
+        items = self._pop_mark()
+        target = self._top()
+        if isinstance(target, list):
+            target.extend(items[:max(0, MAX_ITEMS - len(target))])
+
+    def _setitem(self) -> None:
+        value, key = self._pop(), self._pop()
+        target = self._top()
+        if isinstance(target, dict):
+            _pairs(target, [key, value])
+
+    def _setitems(self) -> None:
+        items = self._pop_mark()
+        target = self._top()
+        if isinstance(target, dict):
+            _pairs(target, items)
+
+    def _additems(self) -> None:  # to a set: not followed
+        self._pop_mark()
+        self._top()
+
+    # -- the memo
+
+    def _put(self, key: int) -> None:
+        self.memo[key] = self._top()
+
+    def _memoize(self) -> None:
+        self.memo[len(self.memo)] = self._top()
+
+    def _get(self, key: int) -> None:
+        if key not in self.memo:
+            raise Unreadable(f"memo key {key} missing at byte {self.at}")
+        self.stack.append(self.memo[key])
+
+    # -- imports and objects
+
+    def _global(self, text: Any) -> None:  # GLOBAL's argument: "module name"
+        module, _, attribute = str(text).partition(" ")
+        self.stack.append(self.note(module, attribute))
+
+    def _stack_global(self) -> None:
+        attribute, module = self._pop(), self._pop()
+        self.stack.append(self.note(module, attribute))
+
+    def _inst(self, text: Any) -> None:
+        module, _, attribute = str(text).partition(" ")
+        cls = self.note(module, attribute)
+        args = tuple(self._pop_mark()[:MAX_ITEMS])
+        self.stack.append(Obj(cls, args))
+
+    def _obj(self) -> None:
+        items = self._pop_mark()
+        if not items:
+            raise Unreadable(f"OBJ without a class at byte {self.at}")
+        self.stack.append(Obj(items[0], tuple(items[1:MAX_ITEMS])))
+
+    def _reduce(self) -> None:  # REDUCE, NEWOBJ: the callable, then its arguments
+        args = self._pop()
+        self.stack.append(Obj(self._pop(), args))
+
+    def _newobj_ex(self) -> None:
+        self._pop()  # kwargs
+        self._reduce()
+
+    def _build(self) -> None:
+        state = self._pop()
+        target = self._top()
+        if isinstance(target, Obj):
+            target.state = state
+            if self.joblib and target.callable == Global(*JOBLIB_WRAPPER):
+                self._step_over_array(target)
+
+    def _extension(self, code: int) -> None:
+        # the copyreg extension registry maps codes to imports the reader cannot see
+        self.stack.append(self.note(f"unknown (extension code {code})", "unknown"))
+
+    def _unknown(self) -> None:  # a persistent id's object, an out-of-band buffer
+        self.stack.append(UNKNOWN)
+
+    def _persistent(self, _pid: str) -> None:  # PERSID: the id is text
+        self._unknown()
+
+    def _binpersistent(self) -> None:  # BINPERSID: the id is on the stack
+        self._pop()
+        self._unknown()
+
+    def _readonly_buffer(self) -> None:
+        self._top()
 
     def _step_over_array(self, wrapper: Obj) -> None:
         """The raw bytes ``joblib.load`` reads after the wrapper (``NumpyArrayWrapper.read_array``)."""
@@ -462,19 +359,80 @@ def _pairs(target: dict[Any, Any], items: list[Any]) -> dict[Any, Any]:
     return target
 
 
-_SIMPLE: dict[str, Callable[[Any], Any]] = {
-    **{name: (lambda arg: arg) for name in (
+def _handler(table: dict[str, Callable[..., None]], name: str, at: int) -> Callable[..., None]:
+    handler = table.get(name)
+    if handler is None:  # pragma: no cover - every opcode of pickletools' table has one (a unit test checks)
+        raise Unreadable(f"unsupported opcode {name} at byte {at}")
+    return handler
+
+
+def _push_constant(make: Callable[[], Any]) -> Callable[[PickleReader], None]:
+    return lambda reader: reader.stack.append(make())
+
+
+def _nothing(_reader: PickleReader, _arg: int) -> None:
+    """PROTO, FRAME: nothing the reader follows changes."""
+
+
+# The opcodes without an argument (pickletools' ``arg`` is None), STOP aside.
+_WITHOUT_ARGUMENT: dict[str, Callable[[PickleReader], None]] = {
+    "NONE": _push_constant(lambda: None),
+    "NEWTRUE": _push_constant(lambda: True),
+    "NEWFALSE": _push_constant(lambda: False),
+    "EMPTY_LIST": _push_constant(list),
+    "EMPTY_DICT": _push_constant(dict),
+    "EMPTY_TUPLE": _push_constant(tuple),
+    "EMPTY_SET": _push_constant(list),
+    "MARK": PickleReader._mark,
+    "POP": PickleReader._pop_one,
+    "POP_MARK": PickleReader._discard_mark,
+    "DUP": PickleReader._dup,
+    "LIST": PickleReader._list,
+    "TUPLE": PickleReader._tuple,
+    "FROZENSET": PickleReader._tuple,
+    "DICT": PickleReader._dict,
+    "TUPLE1": lambda reader: reader._tuple_of(1),
+    "TUPLE2": lambda reader: reader._tuple_of(2),
+    "TUPLE3": lambda reader: reader._tuple_of(3),
+    "APPEND": PickleReader._append,
+    "APPENDS": PickleReader._appends,
+    "SETITEM": PickleReader._setitem,
+    "SETITEMS": PickleReader._setitems,
+    "ADDITEMS": PickleReader._additems,
+    "MEMOIZE": PickleReader._memoize,
+    "STACK_GLOBAL": PickleReader._stack_global,
+    "OBJ": PickleReader._obj,
+    "REDUCE": PickleReader._reduce,
+    "NEWOBJ": PickleReader._reduce,
+    "NEWOBJ_EX": PickleReader._newobj_ex,
+    "BUILD": PickleReader._build,
+    "BINPERSID": PickleReader._binpersistent,
+    "NEXT_BUFFER": PickleReader._unknown,
+    "READONLY_BUFFER": PickleReader._readonly_buffer,
+}
+
+# The opcodes with an argument: those that push it, then the others.
+_WITH_ARGUMENT: dict[str, Callable[[PickleReader, Any], None]] = {
+    **{name: PickleReader._push for name in (
         "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT", "STRING",
         "BINSTRING", "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "UNICODE",
         "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8")},
-    "NONE": lambda arg: None,
-    "NEWTRUE": lambda arg: True,
-    "NEWFALSE": lambda arg: False,
-    "EMPTY_LIST": lambda arg: [],
-    "EMPTY_DICT": lambda arg: {},
-    "EMPTY_TUPLE": lambda arg: (),
-    "EMPTY_SET": lambda arg: [],
+    "PROTO": _nothing,
+    "FRAME": _nothing,
+    "PUT": PickleReader._put,
+    "BINPUT": PickleReader._put,
+    "LONG_BINPUT": PickleReader._put,
+    "GET": PickleReader._get,
+    "BINGET": PickleReader._get,
+    "LONG_BINGET": PickleReader._get,
+    "GLOBAL": PickleReader._global,
+    "INST": PickleReader._inst,
+    "EXT1": PickleReader._extension,
+    "EXT2": PickleReader._extension,
+    "EXT4": PickleReader._extension,
+    "PERSID": PickleReader._persistent,
 }
+
 
 
 # ---- whole files ------------------------------------------------------------------------------------
@@ -489,7 +447,7 @@ class Reading:
     error: str | None = None
 
 
-def read_stream(stream: IO[bytes], *, max_pickles: int | None = None) -> Reading:
+def read_stream(stream: BinaryStream, *, max_pickles: int | None = None) -> Reading:
     """Read the pickles of ``stream``, one after another to its end (or ``max_pickles`` of them,
     leaving the rest unread). joblib arrays are stepped over as ``joblib.load`` reads them; if
     there were any, the stream is read again as ``pickle.load`` would (up to where that loader
@@ -517,7 +475,7 @@ def read_stream(stream: IO[bytes], *, max_pickles: int | None = None) -> Reading
     return reading
 
 
-def _read_as_plain_pickle(stream: IO[bytes], start: int, found: dict[tuple[str, str], None]) -> None:
+def _read_as_plain_pickle(stream: BinaryStream, start: int, found: dict[tuple[str, str], None]) -> None:
     """``pickle.load``'s reading of a joblib file: the array bytes taken as opcodes. It stops
     where that loader would fail (the first array, for any file joblib wrote)."""
     try:

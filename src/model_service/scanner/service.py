@@ -87,7 +87,7 @@ class Allowed:
         return cls(frozenset(exact), frozenset(modules), tuple(prefixes))
 
     def __contains__(self, found: tuple[str, str]) -> bool:
-        module, name = found
+        module = found[0]
         return (found in self.exact or module in self.modules
                 or any(module == prefix or module.startswith(prefix + ".") for prefix in self.prefixes))
 
@@ -111,10 +111,13 @@ class SpooledTempBlob:
         return self._path
 
     def write(self, data: bytes) -> None:
+        fd = self._fd
+        if fd is None:
+            raise ValueError("write to an upload that is finished or aborted")
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(fd, view):]
         except OSError as exc:
             raise _spool_error(exc, "writing") from exc
         self._inner.write(data)

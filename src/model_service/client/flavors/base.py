@@ -90,8 +90,12 @@ class Flavor(ABC):
         """Write ``obj`` to one file in ``directory`` (which exists)."""
 
     @abstractmethod
-    def load(self, path: Path, **options: Any) -> Any:
-        """The object in the file at ``path``."""
+    def load(self, path: Path) -> Any:
+        """The object in the file at ``path``.
+
+        A flavour may take options of its own after ``path``, keyword-only and with defaults
+        (scikit-learn's ``trusted=``, PyTorch's ``model=``): ``load(path)`` works with every
+        flavour, and an option a flavour does not have is a ``TypeError``, as for any call."""
 
     def _check(self, obj: Any) -> None:
         if not self.matches(obj):
