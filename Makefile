@@ -4,7 +4,7 @@ VENV     ?= .venv
 BIN      := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: serve test bench clean chromium
+.PHONY: serve test bench clean chromium docs
 
 $(BIN)/model-service: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,16 @@ chromium:
 	else \
 		echo "make: no Chromium at $(CHROMIUM): run 'sudo apt-get install chromium' (the browser tests skip without it, and fail under CI=true)"; \
 	fi
+
+# The documentation site (docs/, mkdocs.yml) into site/; --strict: a broken link, a page missing
+# from the nav or any other warning fails the build. (NO_MKDOCS_2_WARNING: Material's end-of-life
+# notice, printed on every build, is not about these pages.)
+$(BIN)/mkdocs: $(BIN)/model-service pyproject.toml
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(BIN)/mkdocs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(BIN)/model-service
 	$(BIN)/python bench/run_all.py
