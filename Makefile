@@ -4,12 +4,12 @@ VENV     ?= .venv
 BIN      := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: serve test lint bench clean chromium
+.PHONY: serve test lint docs bench clean chromium
 
 # What is installed, one stamp per part, each redone when pyproject.toml changes: the runtime (the
 # package and its dependencies, all `make serve` needs; the stamp is its command), then on top of
 # it the test extra (torch, xgboost, onnxruntime, Playwright…: only for the tests and the
-# benchmarks) and the lint extra (ruff, mypy, stubs).
+# benchmarks), the lint extra (ruff, mypy, stubs) and the docs extra (MkDocs, Material).
 $(BIN)/model-service: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -22,6 +22,10 @@ $(VENV)/.test-extra: $(BIN)/model-service pyproject.toml
 
 $(VENV)/.lint-extra: $(BIN)/model-service pyproject.toml
 	$(BIN)/pip install --quiet -e '.[lint]'
+	touch $@
+
+$(VENV)/.docs-extra: $(BIN)/model-service pyproject.toml
+	$(BIN)/pip install --quiet -e '.[docs]'
 	touch $@
 
 serve: $(BIN)/model-service
@@ -61,8 +65,14 @@ chromium:
 		echo "make: no Chromium at $(CHROMIUM): run 'sudo apt-get install chromium' (the browser tests skip without it, and fail under CI=true)"; \
 	fi
 
+# The documentation site (docs/, mkdocs.yml) into site/; --strict: a broken link, a page missing
+# from the nav or any other warning fails the build. (NO_MKDOCS_2_WARNING: Material's end-of-life
+# notice, printed on every build, is not about these pages.)
+docs: $(VENV)/.docs-extra
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 bench: $(VENV)/.test-extra
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache site
