@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 
-from model_service.domain.callers import Caller
+from model_service.domain.callers import Caller, Scope
 from model_service.domain.keys import ApiKey, hash_secret
-from model_service.domain.callers import Scope
 
 BOOTSTRAP = "bootstrap-" + "k" * 40
 

@@ -11,10 +11,10 @@ from bson import ObjectId
 from bson.regex import Regex
 
 from model_service.domain.errors import Invalid, NotFound, Unavailable
+from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.models import Event, EventKind
 from model_service.domain.plans.aliases import ANY
 from model_service.domain.query import SearchQuery, TextSearch
-from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.registry import Registration, Registry
 from model_service.domain.versions import Version
 from model_service.operations.transfer import Stores, copy_registry

@@ -26,8 +26,8 @@ from sqlalchemy.engine import make_url
 from model_service.cli.main import main
 from model_service.config import Settings
 from model_service.domain.errors import Invalid, NotFound, Unavailable
-from model_service.domain.ids import new_id
 from model_service.domain.filters import parse_filter, parse_sort
+from model_service.domain.ids import new_id
 from model_service.domain.plans.aliases import ANY
 from model_service.domain.query import SearchQuery, TextSearch
 from model_service.domain.versions import Version, following

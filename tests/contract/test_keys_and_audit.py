@@ -10,11 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from model_service.domain.audit import Action, Auditor, AuditQuery, AuditRecord, describe_alias_move
-from model_service.domain.callers import Caller
+from model_service.domain.callers import Caller, Scope
 from model_service.domain.errors import Conflict, NotFound
 from model_service.domain.ids import new_id
 from model_service.domain.keys import ApiKey, hash_secret
-from model_service.domain.callers import Scope
 from model_service.domain.query import SearchQuery
 from model_service.operations.transfer import Stores, copy_registry
 from model_service.stores.blob_local import LocalBlobStore

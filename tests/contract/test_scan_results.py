@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from model_service.domain.models import FileInfo
 from model_service.domain.query import SearchQuery
-from model_service.domain.uploads import Upload
 from model_service.domain.scanning import FoundGlobal, ScanResult, Verdict, unscanned
+from model_service.domain.uploads import Upload
 
 from .helpers import T0, RecordingBlob, accepted, draft, file_info, later
 

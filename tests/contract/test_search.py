@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from model_service.domain.errors import Malformed
+from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.query import (
     FIELDS,
     TAGS,
@@ -20,7 +21,6 @@ from model_service.domain.query import (
     TextSearch,
     ValueType,
 )
-from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.versions import Version
 
 from .helpers import RecordingBlob, draft, later

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 
 from model_service.domain.errors import Conflict, NotFound
+from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.models import Alias, Status
 from model_service.domain.plans.aliases import ANY
 from model_service.domain.ports import ModelRecord
 from model_service.domain.query import SearchQuery
-from model_service.domain.filters import parse_filter, parse_sort
 from model_service.domain.versions import Version
 
 from .helpers import T0, RecordingBlob, draft, later

@@ -8,16 +8,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from model_service.domain.audit import AuditQuery, AuditRecord
+from model_service.domain.callers import Scope
 from model_service.domain.ids import new_id
 from model_service.domain.keys import ApiKey
-from model_service.domain.callers import Scope
 from model_service.domain.models import FileInfo, ModelVersion, Status
 from model_service.domain.plans.aliases import ANY
 from model_service.domain.ports import BlobStore
-from model_service.domain.uploads import Upload
 from model_service.domain.scanning import FoundGlobal, ScanResult, Verdict
-from model_service.operations.transfer import Stores
+from model_service.domain.uploads import Upload
 from model_service.domain.versions import Version
+from model_service.operations.transfer import Stores
 from tests.contract.helpers import draft
 
 # Times to the millisecond: MongoDB keeps no finer (see stores/mongo/documents.py), and a round

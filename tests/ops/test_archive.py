@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner
 
 from model_service.cli.main import main
-from model_service.operations.archive import FORMAT, MANIFEST, MANIFEST_END, ZSTD_MAGIC, export_registry
-from model_service.operations.archive_import import import_registry
 from model_service.domain.errors import Malformed
 from model_service.domain.models import Status
 from model_service.domain.registry import Registration, Registry
-from model_service.operations.transfer import Stores
 from model_service.domain.versions import Version
+from model_service.operations.archive import FORMAT, MANIFEST, MANIFEST_END, ZSTD_MAGIC, export_registry
+from model_service.operations.archive_import import import_registry
+from model_service.operations.transfer import Stores
 
 from .archive_fixtures import PAIRINGS, damage, empty, populate, read_blob, snapshot
 

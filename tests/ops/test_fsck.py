@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from model_service.cli.main import main
 from model_service.domain.audit import AuditQuery
 from model_service.domain.errors import Invalid
+from model_service.domain.models import EventKind, Status
 from model_service.operations.fsck import (
     HASH_MISMATCH,
     MISSING_BLOB,
@@ -24,7 +25,6 @@ from model_service.operations.fsck import (
     sample,
     scrub,
 )
-from model_service.domain.models import EventKind, Status
 
 from .maintenance_fixtures import (
     abandoned_upload,

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from model_service.cli.main import main
-from model_service.operations.gc import collect
 from model_service.domain.uploads import Upload
+from model_service.operations.gc import collect
 
 from .maintenance_fixtures import (
     abandoned_upload,
@@ -106,7 +106,7 @@ def test_gc_never_removes_a_blob_a_racing_upload_commits(stack):
         reader.close()
         stack.registry.delete(version.id, "alice")  # releases the blob: next round starts from an orphan
     assert stack.registry.get(model.id)
-    assert 0 < removed or rounds == 0, "gc never got to delete the orphan first: the race was not exercised"
+    assert removed > 0 or rounds == 0, "gc never got to delete the orphan first: the race was not exercised"
 
 
 def test_the_gc_command_on_the_embedded_default(tmp_path, monkeypatch):

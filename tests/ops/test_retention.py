@@ -89,7 +89,7 @@ def test_lowest_is_best_and_the_longest_prefix_decides(stack):
 def test_an_alias_set_after_planning_still_protects_its_version(stack, monkeypatch):
     old = stack.add("fraud", b"old")
     stack.add("fraud", b"new")
-    monkeypatch.setattr(stack.metadata, "all_aliases", lambda: [])  # a plan made before the alias moved
+    monkeypatch.setattr(stack.metadata, "all_aliases", list)  # a plan made before the alias moved
     stack.registry.set_alias("fraud", "production", "ops", version="v1.0")
     report = apply(stack.registry, Policy(rules=(Rule("fraud", keep_newest=1),)), now=stack.clock())
     assert report.ok and report.doomed == []

@@ -17,9 +17,9 @@ from model_service.domain.audit import (
     cursor_of,
     parse_cursor,
 )
+from model_service.domain.callers import Caller, Scope, granted
 from model_service.domain.errors import Conflict, Forbidden, Invalid, Malformed, NotFound, Unauthorized
 from model_service.domain.keys import ApiKey, Keys, hash_secret, key_id_of
-from model_service.domain.callers import Caller, Scope, granted
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import Malformed, RegistryError
 from .callers import Caller
+from .errors import Malformed, RegistryError
 from .ids import new_id
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def append_after(append: Callable[[AuditRecord], object], audit: AuditHook | Non
         return
     try:
         append(record)
-    except Exception as exc:  # noqa: BLE001 - the write it describes has happened
+    except Exception as exc:
         message = exc.message if isinstance(exc, RegistryError) else repr(exc)
         log.error("Could not append to the audit log (%s): %s", message, record)
 

@@ -17,7 +17,6 @@ from .errors import Invalid, Malformed
 from .versions import Version
 
 
-
 class ValueType(enum.Enum):
     STRING = "string"
     NUMBER = "number"

@@ -17,6 +17,7 @@ from . import naming, refusals
 from .audit import AuditHook, Auditor
 from .compare import Comparison, compare
 from .errors import Invalid, NotFound
+from .filters import parse_filter, parse_sort
 from .formats import format_from_filename, normalize_format
 from .ids import new_id, parse_id
 from .models import (
@@ -39,7 +40,6 @@ from .models import (
 )
 from .plans.aliases import ANY, Expected
 from .ports import BlobReader, BlobStore, MetadataStore, NoObserver, Page, RegistryObserver
-from .filters import parse_filter, parse_sort
 from .query import DEFAULT_SORT, FieldRef, SearchQuery, SimpleFilters, SortKey, ValueType
 from .query import Comparison as Comparison_
 from .scanning import LocalFile, ModelScanner, ScanResult, Verdict, assess

@@ -146,7 +146,7 @@ class ScanPlan:
 
 
 HEAD_SIZE = 16
-_PICKLE_PROTOCOLS = range(0, 6)
+_PICKLE_PROTOCOLS = range(6)
 _ZIP = b"PK\x03\x04"
 
 

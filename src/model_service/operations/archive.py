@@ -66,15 +66,15 @@ from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO
 
 from .. import __version__
+from ..domain.errors import NotFound
+from ..domain.models import FileInfo
+from ..domain.ports import BlobStore, ModelRecord
 from .archive_codec import (
     alias_to_json,
     audit_to_json,
     key_to_json,
     record_to_json,
 )
-from ..domain.errors import NotFound
-from ..domain.models import FileInfo
-from ..domain.ports import BlobStore, ModelRecord
 from .transfer import (
     PAGE_SIZE,
     Stores,

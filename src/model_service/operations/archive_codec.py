@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.audit import AuditRecord
+from ..domain.callers import Scope
 from ..domain.errors import Invalid, Malformed
 from ..domain.keys import ApiKey
-from ..domain.callers import Scope
 from ..domain.models import Alias, Event, EventKind, FileInfo, ModelVersion, Status
 from ..domain.ports import ModelRecord
 from ..domain.scanning import ScanResult

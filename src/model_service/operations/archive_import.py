@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar
 
 from .. import __version__
+from ..domain.errors import Malformed
+from ..domain.ports import ModelRecord
 from .archive import (
     ARCHIVE_CHUNK,
     BLOB_MEMBER,
@@ -33,8 +35,6 @@ from .archive import (
     ZSTD_MAGIC,
 )
 from .archive_codec import decode
-from ..domain.errors import Malformed
-from ..domain.ports import ModelRecord
 from .transfer import (
     BlobCopyError,
     Stores,

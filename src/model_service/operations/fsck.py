@@ -34,11 +34,11 @@ from typing import Any
 from ..domain.audit import Action, Auditor
 from ..domain.callers import Caller
 from ..domain.errors import NotFound, RegistryError
-from .gc import DEFAULT_TEMP_AGE
-from .inventory import Entry, is_referenced, walk
 from ..domain.models import ModelVersion, Status
 from ..domain.ports import BlobStore, FileReference, Health, MetadataStore
 from ..domain.query import SearchQuery
+from .gc import DEFAULT_TEMP_AGE
+from .inventory import Entry, is_referenced, walk
 
 CHUNK_SIZE = 4 << 20
 ACTOR = "fsck"

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.errors import RegistryError
+from ..domain.ports import BlobStore, Leftover, MetadataStore, StoredBlob
 from .inventory import walk
-from ..domain.ports import BlobStore, MetadataStore, StoredBlob, Leftover
 
 log = logging.getLogger(__name__)
 

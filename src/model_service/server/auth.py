@@ -211,7 +211,7 @@ class Undeclared:
     """The marker :func:`declared_scope` returns for a route that declares no scope."""
 
 
-def declared_scope(route: RouteInfo) -> Scope | None | type[Undeclared]:
+def declared_scope(route: RouteInfo) -> Scope | type[Undeclared] | None:
     """The scope a route declares (None: public); :class:`Undeclared` if it declares none.
     A route that declares two different scopes is an error."""
     found: set[Scope | None] = set()
@@ -307,5 +307,5 @@ def startup_warnings(settings: Settings, auth: Authentication) -> None:
         if not any(key.state(now) is KeyState.ACTIVE for key in auth.keys.list()):
             log.warning("Authentication is on but no API key is active: every request but /health and /metrics "
                         "will be refused. Create one with `model-service keys create --name admin --scope admin`.")
-    except Exception:  # noqa: BLE001 - a warning, not a start-up check
+    except Exception:
         log.debug("Could not list the API keys", exc_info=True)

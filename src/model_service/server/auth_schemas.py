@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.audit import AuditRecord
-from ..domain.keys import ApiKey
 from ..domain.callers import Caller
+from ..domain.keys import ApiKey
 
 
 class KeyCreateIn(BaseModel):

@@ -42,13 +42,13 @@ class TextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
         self._second: tuple[int, str] = (-1, "")
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         second = int(record.created)
         if second != self._second[0]:  # one strftime per second, not per line
             self._second = (second, time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created)))
         return f"{self._second[1]},{int(record.msecs):03d}"
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
         request_id = getattr(record, "request_id", None)
         return f"{line} request_id={request_id}" if request_id else line

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..domain.errors import Invalid, NotFound, Unavailable
-from ..domain.ports import Health, StoredBlob, Leftover
+from ..domain.ports import Health, Leftover, StoredBlob
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _PART = re.compile(r"[0-9a-f]{2}")

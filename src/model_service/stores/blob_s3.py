@@ -52,7 +52,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
 from ..domain.errors import Invalid, NotFound, TooLarge, Unavailable
-from ..domain.ports import Health, StoredBlob, Leftover
+from ..domain.ports import Health, Leftover, StoredBlob
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ ALIAS_ATTEMPTS = 100
 """Moves of one alias racing each other (deploy jobs may flip it from many places at once)."""
 
 
-class Contended(Exception):  # noqa: N818 - a signal between a store and this loop, never an error a caller sees
+class Contended(Exception):
     """What a store's attempt read changed before its write applied: plan again from a fresh read."""
 
 

@@ -27,9 +27,25 @@ from .observer import NoObserver, RegistryObserver
 from .records import Page, VersionRecords
 
 __all__ = [
-    "COUNTED_FIELDS", "AliasStore", "AuditLog", "BlobReader", "BlobStore", "FileReference", "Figures", "Health",
-    "KeyStore", "Leftover", "Maintenance", "MetadataStore", "ModelRecord", "NoObserver", "Page", "RegistryObserver",
-    "StoredBlob", "TempBlob", "VersionRecords",
+    "COUNTED_FIELDS",
+    "AliasStore",
+    "AuditLog",
+    "BlobReader",
+    "BlobStore",
+    "Figures",
+    "FileReference",
+    "Health",
+    "KeyStore",
+    "Leftover",
+    "Maintenance",
+    "MetadataStore",
+    "ModelRecord",
+    "NoObserver",
+    "Page",
+    "RegistryObserver",
+    "StoredBlob",
+    "TempBlob",
+    "VersionRecords",
 ]
 
 

@@ -24,8 +24,19 @@ from .limiter import ROUTE_CLASSES, Client, Decision, MemoryCounter, RateLimiter
 from .middleware import RateLimitMiddleware, RouteClassifier
 from .shared import PREFIX, FallbackCounter, RedisCounter
 
-__all__ = ["ROUTE_CLASSES", "Client", "Decision", "FallbackCounter", "MemoryCounter", "RateLimiter",
-           "RateLimitMiddleware", "RedisCounter", "RouteClassifier", "build_rate_limiter", "limits_from_settings"]
+__all__ = [
+    "ROUTE_CLASSES",
+    "Client",
+    "Decision",
+    "FallbackCounter",
+    "MemoryCounter",
+    "RateLimitMiddleware",
+    "RateLimiter",
+    "RedisCounter",
+    "RouteClassifier",
+    "build_rate_limiter",
+    "limits_from_settings",
+]
 
 log = logging.getLogger("model_service.ratelimit")
 

@@ -12,12 +12,12 @@ from ...domain.audit import Action, describe_with_file
 from ...domain.errors import Invalid
 from ...domain.registry import Registry
 from ..auth import READ, ReaderDep, WriterDep, recording_refusals
+from ..bodies import media_type
 from ..deps import RegistryDep, SettingsDep, point_read
 from ..downloads import BlobResponse
 from ..intake import receive_form, receive_raw
 from ..params import ModelId
 from ..schemas import ErrorOut, FileInfoOut, UploadedOut, download_url, file_out, human_size
-from ..bodies import media_type
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 416, 422, 429, 503)

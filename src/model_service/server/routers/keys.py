@@ -14,9 +14,9 @@ from ...domain.keys import Keys
 from ...domain.query import as_utc
 from ..auth import AdminDep, ReaderDep
 from ..auth_schemas import KeyCreatedOut, KeyCreateIn, KeyOut, KeyRevokedOut, KeysOut, WhoAmIOut, key_out, whoami_out
+from ..bodies import read_json, require_media_type, validate_as
 from ..deps import SettingsDep
 from ..schemas import ErrorOut
-from ..bodies import read_json, require_media_type, validate_as
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)

@@ -9,12 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
 from ...domain.audit import Action, describe_new_version, describe_with_file
+from ...domain.callers import Caller
 from ...domain.errors import Invalid
 from ...domain.models import ModelVersion
 from ...domain.registry import Registration, Registry
 from ...domain.uploads import Upload
-from ...domain.callers import Caller
 from ..auth import READ, WriterDep, recording_refusals
+from ..bodies import parse_json, read_json, require_media_type, validate_as
 from ..deps import RegistryDep, SettingsDep, point_read
 from ..intake import receive_form
 from ..params import ModelId
@@ -32,7 +33,6 @@ from ..schemas import (
     model_out,
     registered_out,
 )
-from ..bodies import parse_json, read_json, require_media_type, validate_as
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)

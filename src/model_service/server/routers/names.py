@@ -14,6 +14,7 @@ from ...domain.errors import Invalid, NotFound
 from ...domain.plans.aliases import ANY
 from ...domain.query import as_utc
 from ..auth import READ, ReaderDep, WriterDep
+from ..bodies import read_json, require_media_type, validate_as
 from ..deps import RegistryDep, SettingsDep
 from ..discovery_schemas import (
     AliasAtOut,
@@ -28,7 +29,6 @@ from ..discovery_schemas import (
 )
 from ..params import AliasName, Instant, Name, Ref
 from ..schemas import ErrorOut, ModelOut, model_out
-from ..bodies import read_json, require_media_type, validate_as
 from .files import DOWNLOAD_RESPONSES, download_response
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ...domain.audit import Action, describe_alias_move, describe_with_file
+from ...domain.callers import Caller
 from ...domain.errors import Invalid, RegistryError, Unauthorized, UnsupportedMediaType
 from ...domain.models import ModelVersion, Status
 from ...domain.registry import Registry
-from ...domain.callers import Caller
 from ..auth import recording_refusals
 from ..errors import status_for
 from ..intake import receive_form

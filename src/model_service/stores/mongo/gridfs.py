@@ -48,7 +48,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, PyMongoError
 
 from ...domain.errors import Invalid, NotFound, Unavailable
-from ...domain.ports import Health, StoredBlob, Leftover
+from ...domain.ports import Health, Leftover, StoredBlob
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,12 @@ from pymongo.errors import DuplicateKeyError
 
 from ...domain import refusals
 from ...domain.audit import AuditHook
-from ...domain.keys import ApiKey
 from ...domain.callers import Scope
+from ...domain.keys import ApiKey
 from .base import MongoBase
 from .documents import stamp, utc
 from .errors import translated
 from .schema import API_KEYS
-
 
 
 def _stamp(value: datetime | None) -> datetime | None:

@@ -176,7 +176,7 @@ class MongoMaintenance(MongoBase):
         while not self._stop.wait(self._sweep_seconds):
             try:
                 self.recover()
-            except Exception:  # noqa: BLE001 - the next sweep tries again
+            except Exception:
                 log.warning("Sweeping the MongoDB metadata store failed", exc_info=True)
 
     @translated

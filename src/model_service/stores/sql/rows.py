@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from ...domain.audit import AuditRecord
-from ...domain.keys import ApiKey
 from ...domain.callers import Scope
+from ...domain.keys import ApiKey
 from ...domain.models import Event, EventKind, FileInfo, ModelVersion, Status
 from ...domain.scanning import ScanResult
 from ...domain.versions import Version

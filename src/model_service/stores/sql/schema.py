@@ -58,7 +58,7 @@ class UTCDateTime(TypeDecorator):
 JSONDoc = JSON()
 
 
-def Str(length: int | None = None) -> TypeEngine:  # noqa: N802 - a type, named like one
+def Str(length: int | None = None) -> TypeEngine:
     """Text that compares and sorts by code point on every backend, as SQLite does: on
     PostgreSQL the column's collation is ``"C"``, whatever the database's locale, so ``ORDER BY
     name`` and ``name < 'm'`` give the same answer everywhere and ``LIKE 'prefix%'`` can use the

@@ -89,7 +89,7 @@ class SerialWriter:
                         outcomes.append((future, work(connection), None))
                     else:
                         self._run_each(connection, batch, outcomes)
-        except BaseException as exc:  # noqa: BLE001 - the whole transaction failed
+        except BaseException as exc:
             for _work, future in batch:
                 if not future.done():
                     future.set_exception(exc)
@@ -108,7 +108,7 @@ class SerialWriter:
             savepoint = connection.begin_nested()
             try:
                 result = work(connection)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            except BaseException as exc:
                 savepoint.rollback()
                 outcomes.append((future, None, exc))
             else:
