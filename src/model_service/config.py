@@ -201,14 +201,6 @@ class Settings(BaseSettings):
     def resolved_blob_store_url(self) -> str:
         return self.blob_store_url or str((self.data_dir / "blobs").resolve())
 
-    def backend_options(self):
-        """What the stores need beyond their URLs (``stores.BackendOptions``)."""
-        from .stores import BackendOptions
-
-        return BackendOptions(mongodb_url=self.mongodb_url, mongodb_db=self.mongodb_db,
-                              gridfs_bucket=self.gridfs_bucket, s3_endpoint_url=self.s3_endpoint_url,
-                              sqlite_synchronous=self.sqlite_synchronous, sql_pool_size=self.database_pool_size)
-
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")

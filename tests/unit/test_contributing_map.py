@@ -133,10 +133,8 @@ def imports_of(path: Path, packages: set[str]) -> list[Import]:
     relative = path.relative_to(SOURCE)
     parts = list(relative.with_suffix("").parts)
     package = parts[:-1]  # the importer's package, relative to model_service (an __init__'s own)
-    if len(parts) == 1:
-        source_unit = relative.name  # a top-level module: its own row (__init__.py, config.py, …)
-    else:
-        source_unit = unit_of(package, packages)
+    # a top-level module has its own row (__init__.py, config.py, …)
+    source_unit = relative.name if len(parts) == 1 else unit_of(package, packages)
     found: list[Import] = []
 
     def add(node: ast.stmt, dotted: list[str]) -> None:

@@ -39,7 +39,10 @@ def version(**fields) -> ModelVersion:
     return replace(plan_version(draft(), None).model, **fields)
 
 
-def alias(model_id: str = ID_A, at: datetime = T0, number: Version = Version(1, 0)) -> Alias:
+V1_0 = Version(1, 0)
+
+
+def alias(model_id: str = ID_A, at: datetime = T0, number: Version = V1_0) -> Alias:
     return Alias("fraud", "production", model_id, number, at, "ops")
 
 

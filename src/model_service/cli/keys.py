@@ -36,13 +36,13 @@ def _keys() -> Iterator:
     from ..domain.audit import Auditor
     from ..domain.errors import RegistryError
     from ..domain.keys import Keys
-    from ..stores import build_metadata_store
+    from ..stores import BackendOptions, build_metadata_store
 
     def now() -> datetime:
         return datetime.now(UTC)
 
     try:
-        store = build_metadata_store(settings.resolved_database_url, settings.backend_options())
+        store = build_metadata_store(settings.resolved_database_url, BackendOptions.from_settings(settings))
     except RegistryError as exc:
         raise click.ClickException(exc.message) from None
     try:

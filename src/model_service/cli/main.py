@@ -81,9 +81,9 @@ def db_upgrade() -> None:
     """Apply every pending migration to DATABASE_URL."""
     settings = settings_from_env()
     from ..domain.errors import RegistryError
-    from ..stores import build_metadata_store
+    from ..stores import BackendOptions, build_metadata_store
 
-    store = build_metadata_store(settings.resolved_database_url, settings.backend_options())
+    store = build_metadata_store(settings.resolved_database_url, BackendOptions.from_settings(settings))
     try:
         store.prepare(migrate=True)
     except RegistryError as exc:
@@ -98,9 +98,9 @@ def db_check() -> None:
     """Exit non-zero if DATABASE_URL's schema is not current."""
     settings = settings_from_env()
     from ..domain.errors import RegistryError
-    from ..stores import build_metadata_store
+    from ..stores import BackendOptions, build_metadata_store
 
-    store = build_metadata_store(settings.resolved_database_url, settings.backend_options())
+    store = build_metadata_store(settings.resolved_database_url, BackendOptions.from_settings(settings))
     try:
         store.prepare(migrate=False)
     except RegistryError as exc:

@@ -26,11 +26,11 @@ def _registry() -> Iterator:
     settings = settings_from_env()
     from ..domain.errors import RegistryError
     from ..domain.registry import Registry
-    from ..stores import build_blob_store, build_metadata_store
+    from ..stores import BackendOptions, build_blob_store, build_metadata_store
 
     with ExitStack() as opened:  # closed last to first, once the error below is raised
         try:
-            options = settings.backend_options()
+            options = BackendOptions.from_settings(settings)
             metadata = build_metadata_store(settings.resolved_database_url, options)
             opened.callback(metadata.close)
             metadata.prepare(migrate=settings.should_migrate)

@@ -75,9 +75,9 @@ def open_stores(settings, db_url: str, blob_url: str, *, migrate_schema: bool) -
     upgraded) and the blob store at ``blob_url``, as :class:`~..operations.transfer.Stores`; both
     closed on exit. A ``gridfs://`` blob store lives beside that side's MongoDB, if it has one."""
     from ..operations.transfer import Stores
-    from ..stores import build_blob_store, build_metadata_store, scheme_of
+    from ..stores import BackendOptions, build_blob_store, build_metadata_store, scheme_of
 
-    options = settings.backend_options()
+    options = BackendOptions.from_settings(settings)
     if scheme_of(db_url) in ("mongodb", "mongodb+srv"):
         options = replace(options, mongodb_url=db_url)
     with ExitStack() as stack:

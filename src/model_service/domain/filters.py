@@ -24,12 +24,13 @@ Grammar (keywords are case-insensitive)::
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .errors import Malformed
+from .errors import Invalid, Malformed
 from .query import (
     FIELDS,
     SORTABLE,
@@ -99,7 +100,7 @@ def _tokens(text: str) -> Iterator[_Token]:
             if text[position] in "'\"`":
                 raise _error("Unterminated quote", text, position)
             raise _error(f"Unexpected character '{text[position]}'", text, position)
-        kind = match.lastgroup
+        kind = match.lastgroup or "space"  # every alternative of the pattern is a named group
         chunk = match.group()
         if kind == "number" and position and (text[position - 1].isalnum() or text[position - 1] in "_."):
             # "v1.2" or "a.1": a number cannot follow a name directly
@@ -307,12 +308,9 @@ def coerce(ref: FieldRef, raw: object, text: str = "", position: int = 0) -> Val
             parsed = parse_datetime(raw)
             if parsed is not None:
                 return parsed
-    elif expected is ValueType.VERSION:
-        if isinstance(raw, str):
-            try:
-                return Version.parse(raw)
-            except Exception:
-                pass
+    elif expected is ValueType.VERSION and isinstance(raw, str):
+        with contextlib.suppress(Invalid):
+            return Version.parse(raw)
     described = {ValueType.NUMBER: "a number", ValueType.STRING: "a quoted string",
                  ValueType.DATETIME: "a quoted ISO 8601 date or time",
                  ValueType.VERSION: "a quoted version like 'v1.2'"}
@@ -327,7 +325,7 @@ def _tree_depth(node: Node) -> int:
     return 0
 
 
-def _flat(kind: type, items: list[Node]) -> Node:
+def _flat(kind: type[And] | type[Or], items: list[Node]) -> Node:
     """One AND (or OR) of the items, those of the same kind merged in: ``(a AND b) AND c`` is
     ``a AND b AND c``, so the tree stays as shallow as the expression's meaning."""
     if len(items) == 1:

@@ -18,7 +18,7 @@ from .errors import InvalidId
 _HEX24 = re.compile(r"[0-9a-fA-F]{24}")
 _lock = threading.Lock()
 _counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
-_process = {"pid": os.getpid(), "random": os.urandom(5)}
+_process: dict[str, int | bytes] = {"pid": os.getpid(), "random": os.urandom(5)}
 
 
 def new_id(now: float | None = None) -> str:
@@ -28,6 +28,7 @@ def new_id(now: float | None = None) -> str:
             _process.update(pid=os.getpid(), random=os.urandom(5))
         count = next(_counter) & 0xFFFFFF
         random_part = _process["random"]
+    assert isinstance(random_part, bytes)
     seconds = int(time.time() if now is None else now) & 0xFFFFFFFF
     return (seconds.to_bytes(4, "big") + random_part + count.to_bytes(3, "big")).hex()
 

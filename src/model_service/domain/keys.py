@@ -256,7 +256,7 @@ class Keys:
         if state is KeyState.REVOKED:
             raise Unauthorized(f"API key {key.key_id} was revoked", code="api_key_revoked",
                                details={"key_id": key.key_id})
-        if state is KeyState.EXPIRED:
+        if state is KeyState.EXPIRED and key.expires_at is not None:
             raise Unauthorized(f"API key {key.key_id} expired at {key.expires_at.isoformat()}",
                                code="api_key_expired", details={"key_id": key.key_id})
         return key.caller()

@@ -163,7 +163,7 @@ def parse_datetime(value: str) -> datetime | None:
     """ISO 8601 date or date-time; without a zone it is UTC. None if it is not one, or lies
     beyond the calendar once in UTC."""
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.strip())  # "Z" for UTC too, since Python 3.11
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return None

@@ -294,6 +294,7 @@ class Registry:
             target = (self.metadata.latest(name) if version == LATEST
                       else self.metadata.find_version(name, Version.parse(version)))
             model_id = target.id
+        assert model_id is not None  # one of the two, checked above
         return self.metadata.move_alias(name, alias, parse_id(model_id), _expectation(expected), actor, self.clock(),
                                         audit)
 

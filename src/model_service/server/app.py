@@ -17,7 +17,7 @@ from .. import __version__
 from ..config import Settings, load_settings
 from ..domain.registry import Registry
 from ..scanner.service import build_scanner
-from ..stores import build_blob_store, build_metadata_store
+from ..stores import BackendOptions, build_blob_store, build_metadata_store
 from . import auth, errors
 from .inflight import InFlightRequests, RequestTracker
 from .instrument import timed
@@ -48,7 +48,7 @@ def build_registry(settings: Settings, metrics: ServiceMetrics | None = None) ->
     """Build both stores from the settings and check them; fails fast with a clear message.
 
     With ``metrics``, every store method is timed and the registry reports what it does."""
-    options = settings.backend_options()
+    options = BackendOptions.from_settings(settings)
     metadata = build_metadata_store(settings.resolved_database_url, options)
     try:
         metadata.prepare(migrate=settings.should_migrate)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import Settings
 from ..domain.errors import Invalid
 from ..domain.ports import BlobStore, MetadataStore
 
@@ -29,6 +30,12 @@ class BackendOptions:
     s3_endpoint_url: str | None = None
     sqlite_synchronous: str = "FULL"
     sql_pool_size: int = 10  # PostgreSQL connections per process (as many again under load)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BackendOptions:
+        return cls(mongodb_url=settings.mongodb_url, mongodb_db=settings.mongodb_db,
+                   gridfs_bucket=settings.gridfs_bucket, s3_endpoint_url=settings.s3_endpoint_url,
+                   sqlite_synchronous=settings.sqlite_synchronous, sql_pool_size=settings.database_pool_size)
 
 
 def scheme_of(url: str) -> str:
