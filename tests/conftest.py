@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.backends.mongo",
     "tests.backends.redis",
     "tests.api.ratelimit_helpers",
+    "tests.api.search_catalog",  # the search tests' catalog and endpoint fixtures
     "tests.fuzz.tally",
 ]
 

@@ -1,94 +1,27 @@
-"""GET /api/v1/models and GET /api/v1/models/search: the seed's parameters, the filter language, sort,
-paging and every error. Both endpoints answer the same, so every test runs against both."""
+"""GET /api/v1/models and GET /api/v1/models/search: the seed's parameters, the filter language, sort
+and paging, and that a search follows changes. Both endpoints answer the same, so every test runs
+against both. Malformed filters and sorts: ``test_search_errors.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
-from model_service.server.app import create_app
-from tests.conftest import make_settings
-
-from .discovery_helpers import SEARCH_ENDPOINTS, label, labels, ok, register_with_file, search, search_labels
-from .helpers import assert_client_error, assert_error, error_fields, model_url, payload, register_model
-
-# The catalog, registered in this order (so newest first is the reverse).
-F1, F2, RF, LR, CNN, NB = ("fraud_xgb/v1.0", "fraud_xgb/v1.1", "churn_rf/v1.0", "churn_lr/v1.0",
-                           "images_cnn/v1.0", "spam_nb/v1.0")
-ALL = [F1, F2, RF, LR, CNN, NB]
-NEWEST_FIRST = ALL[::-1]
-NB_FILE_SIZE = 2048
-CATALOG = {
-    F1: dict(name="fraud_xgb", algorithm="xgboost", created_by="alice",
-             metrics={"f1_score": 0.95, "test_accuracy": 0.97, "accuracy": 0.5, "loss": 0.1},
-             hyperparameters={"max_depth": 6, "learning_rate": 0.1, "early_stopping": True,
-                              "optimizer": {"name": "adam", "beta1": 0.9}},
-             tags=["production", "fraud"], description="Fraud detector for card payments"),
-    F2: dict(name="fraud_xgb", algorithm="xgboost", created_by="bob",
-             metrics={"f1_score": 0.88, "accuracy": 0.91},
-             hyperparameters={"max_depth": 8, "learning_rate": 0.05, "early_stopping": False,
-                              "optimizer": {"name": "sgd"}},
-             tags=["fraud", "staging"], description="Second try"),
-    RF: dict(name="churn_rf", algorithm="random_forest", created_by="alice", status="deprecated",
-             metrics={"f1_score": 0.91, "accuracy": 0.93},
-             hyperparameters={"n_estimators": 100, "max_depth": 10, "criterion": "gini"},
-             tags=["production", "churn"], description="Customer churn"),
-    LR: dict(name="churn_lr", algorithm="logistic_regression", created_by="carol",
-             metrics={"f1_score": 0.90, "accuracy": 0.85}, hyperparameters={"C": 1.0, "penalty": "l2"},
-             tags=["churn"], description="Baseline for CHURN"),
-    CNN: dict(name="images_cnn", algorithm="pytorch_cnn", created_by="bob", status="archived",
-              hyperparameters={"layers": 5, "optimizer": {"name": "adam"}}, description="Image classifier"),
-    NB: dict(name="spam_nb", algorithm="naive_bayes", created_by="alice",
-             metrics={"f1_score": 0.91, "test_accuracy": 0.89, "accuracy": 0.99}, hyperparameters={"alpha": 0.5},
-             tags=["spam", "production"], description="Spam filter"),
-}
-
-
-@dataclass
-class Catalog:
-    client: TestClient
-    models: dict[str, dict]  # label → the model as GET /models/{id} shows it
-
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory) -> Iterator[Catalog]:
-    """One registry holding CATALOG (spam_nb with a file), shared by the read-only tests here."""
-    settings = make_settings(tmp_path_factory.mktemp("search") / "data")
-    with TestClient(create_app(settings)) as client:
-        models = {}
-        for key, fields in CATALOG.items():
-            if key == NB:
-                model = register_with_file(client, payload(NB_FILE_SIZE), **fields)
-            else:
-                model = register_model(client, **fields)["model"]
-            assert label(model) == key
-            models[key] = model
-        yield Catalog(client, models)
-
-
-@pytest.fixture(params=SEARCH_ENDPOINTS, ids=["list", "search"])
-def endpoint(request) -> str:
-    return request.param
-
-
-def found(catalog: Catalog, endpoint: str, **params) -> list[str]:
-    return search_labels(catalog.client, endpoint, **params)
-
-
-def found_set(catalog: Catalog, endpoint: str, **params) -> list[str]:
-    """The matches in catalog order (for tests about which, not in what order)."""
-    matches = found(catalog, endpoint, **params)
-    assert len(matches) == len(set(matches)), matches
-    return sorted(matches, key=ALL.index)
-
-
-def filter_error(catalog: Catalog, endpoint: str, expression: str, code: str = "invalid_filter") -> dict:
-    return assert_error(catalog.client.get(endpoint, params={"filter": expression}), 400, code)
-
+from .discovery_helpers import SEARCH_ENDPOINTS, labels, ok, search
+from .helpers import assert_error, error_fields, model_url, register_model
+from .search_catalog import (
+    ALL,
+    CNN,
+    F1,
+    F2,
+    LR,
+    NB,
+    NEWEST_FIRST,
+    RF,
+    found,
+    found_set,
+)
 
 # ---- the seed's parameters ------------------------------------------------------------------------
 
@@ -370,115 +303,6 @@ def test_sort_applies_to_the_filtered_set(catalog, endpoint):
                                   "name,version,algorithm,status,created_at", "hyperparameters"])
 def test_a_bad_sort_is_400_invalid_sort(catalog, endpoint, sort):
     assert_error(catalog.client.get(endpoint, params={"sort": sort}), 400, "invalid_sort")
-
-
-# ---- filter errors ------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("expression", "position"), [
-    ("metrics.f1_score >=", 19),  # no value
-    ("algorithm =", 11),
-    ("algorithm = 'xgboost' AND", 25),  # nothing after AND
-    ("(algorithm = 'xgboost'", 22),  # no closing parenthesis
-    ("name LIKE 5", 10),  # LIKE needs a quoted pattern
-    ("algorithm ~ 'x'", 10),  # no such operator
-    ("algorithm = 'xgboost", 12),  # unterminated quote
-    ("status = 'active' status = 'x'", 18),  # missing AND/OR
-    ("AND name = 'x'", 0),
-    ("name IN ()", 9),
-    ("metrics.f1_score IS 5", 20),
-    ("name NOT = 'x'", 9),
-    ("metrics. = 1", 9),
-])
-def test_a_malformed_filter_is_400_saying_where(catalog, endpoint, expression, position):
-    body = filter_error(catalog, endpoint, expression)
-
-    assert body["details"]["position"] == position, body
-    assert f"position {position}" in body["error"]
-
-
-@pytest.mark.parametrize(("expression", "field", "position"), [
-    ("colour = 'red'", "colour", 0),
-    ("algorithm = 'x' OR metrics = 1", "metrics", 19),
-    ("hyperparameters = 1", "hyperparameters", 0),
-    ("metrics.a.b = 1", "metrics.a.b", 0),
-    ("name = 'a' AND foo.bar IS NULL", "foo.bar", 15),
-])
-def test_an_unknown_field_is_400_naming_it(catalog, endpoint, expression, field, position):
-    body = filter_error(catalog, endpoint, expression)
-
-    assert body["details"]["field"] == field
-    assert body["details"]["position"] == position
-    assert field in body["error"]
-
-
-@pytest.mark.parametrize(("expression", "position"), [
-    ("metrics.x = 'a'", 12),
-    ("name = 5", 7),
-    ("name = true", 7),
-    ("created_at > 'yesterday'", 13),
-    ("version = 'latest'", 10),
-    ("accuracy >= true", 12),
-    ("metrics.f1_score IN (0.9, 'high')", 26),
-    ("metrics.f1_score LIKE 'a%'", 0),  # LIKE needs text
-    ("tags > 'a'", 0),  # tags: = and != only
-])
-def test_a_literal_of_the_wrong_type_is_400(catalog, endpoint, expression, position):
-    body = filter_error(catalog, endpoint, expression)
-
-    assert body["details"]["position"] == position, body
-
-
-def test_too_many_conditions_or_values_are_400(catalog, endpoint):
-    many_conditions = " OR ".join(f"name = 'm{n}'" for n in range(65))
-    many_values = "name IN (" + ", ".join(f"'m{n}'" for n in range(101)) + ")"
-
-    assert len(many_conditions) < 4096
-    filter_error(catalog, endpoint, many_conditions)
-    filter_error(catalog, endpoint, many_values)
-
-
-def assert_answered_or_refused(response, expected: list[str]) -> None:
-    """Input at the edges may be answered (correctly) or refused with a 4xx; never a 5xx."""
-    if response.status_code == 200:
-        assert labels(response.json()) == expected
-    else:
-        assert_client_error(response)
-
-
-@pytest.mark.parametrize("expression", [
-    "(" * 400 + "name = 'spam_nb'" + ")" * 400,  # 816 characters, one condition
-    "NOT (" * 301 + "name = 'spam_nb'" + ")" * 301,
-])
-def test_absurd_nesting_is_answered_or_refused_never_a_crash(catalog, endpoint, expression):
-    assert len(expression) <= 4096
-    expected = [NB] if expression.startswith("(") else [CNN, LR, RF, F2, F1]
-
-    assert_answered_or_refused(catalog.client.get(endpoint, params={"filter": expression}), expected)
-
-
-@pytest.mark.parametrize("params", [
-    {"created_after": "9999-12-31T23:59:59-12:00"},  # after year 9999 in UTC
-    {"created_before": "0001-01-01T00:00:00+01:00"},  # before year 1 in UTC
-    {"filter": "created_at > '9999-12-31T23:59:59-12:00'"},
-])
-def test_a_time_beyond_the_calendar_in_utc_is_a_client_error(catalog, endpoint, params):
-    assert_client_error(catalog.client.get(endpoint, params=params))
-
-
-def test_q_with_a_nul_character_finds_nothing_or_is_refused(catalog, endpoint):
-    assert_answered_or_refused(catalog.client.get(endpoint, params={"q": "ab\x00cd"}), [])
-
-
-def test_an_overlong_filter_is_a_client_error(catalog, endpoint):
-    expression = "name = '" + "x" * 5000 + "'"
-
-    assert_client_error(catalog.client.get(endpoint, params={"filter": expression}))
-
-
-def test_a_failed_search_changes_nothing_and_the_next_one_works(catalog, endpoint):
-    filter_error(catalog, endpoint, "metrics.f1_score >=")
-
-    assert ok(catalog.client.get(endpoint))["pagination"]["total"] == 6
 
 
 # ---- the search follows changes -------------------------------------------------------------------------
