@@ -49,6 +49,7 @@ from ...domain.errors import Invalid
 from ...domain.models import Alias, Event, EventKind, FileInfo, ModelVersion, Status
 from ...domain.scanning import ScanResult
 from ...domain.versions import Version
+from ..fields import changed_values, version_fields
 
 _ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
 _SPECIAL = re.compile(r"[%.$\x00]")
@@ -195,50 +196,36 @@ def file_document(file: FileInfo) -> dict[str, Any]:
     return document
 
 
+_JSON_OBJECTS = ("hyperparameters", "metrics", "dataset_info")
+
+
+def _stored(values: dict[str, Any]) -> dict[str, Any]:
+    """Plain field values as a document holds them: JSON objects encoded, times to the millisecond."""
+    return {key: encode(value) if key in _JSON_OBJECTS else stamp(value) if isinstance(value, datetime) else value
+            for key, value in values.items()}
+
+
 def model_document(model: ModelVersion, seq: int) -> dict[str, Any]:
-    """The document of a version (new, or imported as it is)."""
-    document: dict[str, Any] = {
-        "_id": ObjectId(model.id),
-        "seq": seq,
-        "name": model.name,
-        "version": str(model.version),
-        "version_major": model.version.major,
-        "version_minor": model.version.minor,
-        "algorithm": model.algorithm,
-        "hyperparameters": encode(model.hyperparameters),
-        "metrics": encode(model.metrics),
-        "dataset_info": encode(model.dataset_info),
-        "tags": list(model.tags),
-        "description": model.description,
-        "created_by": model.created_by,
-        "status": model.status.value,
-        "parent_model_id": model.parent_model_id,
-        "format": model.format,
-        "created_at": stamp(model.created_at),
-        "updated_at": stamp(model.updated_at),
-        "download_count": model.download_count,
-        "accuracy": model.accuracy,
-        "search_text": search_text(model.name, model.algorithm, model.description, model.tags),
-        "rev": 0,
+    """The document of a version (new, or imported as it is): its stored fields (``stores/fields.py``)
+    and the store's own."""
+    document = _stored(version_fields(model))
+    document.update(
+        _id=ObjectId(document.pop("id")),
+        seq=seq,
+        version=str(model.version),
+        search_text=search_text(model.name, model.algorithm, model.description, model.tags),
+        rev=0,
         **param_fields(model.hyperparameters),
-    }
+    )
     if model.file is not None:
         document["file_metadata"] = file_document(model.file)
     return document
 
 
-_ENCODED = {
-    "status": lambda model: model.status.value,
-    "tags": lambda model: list(model.tags),
-    "metrics": lambda model: encode(model.metrics),
-    "updated_at": lambda model: stamp(model.updated_at),
-}
-
-
 def changed_fields(model: ModelVersion, fields: tuple[str, ...]) -> dict[str, Any]:
     """The stored values of a plan's changed ``fields`` (fields of the same names), and the
     search text again when what it is made of changed."""
-    values = {name: _ENCODED[name](model) if name in _ENCODED else getattr(model, name) for name in fields}
+    values = _stored(changed_values(model, fields))
     if "tags" in values or "description" in values:
         values["search_text"] = search_text(model.name, model.algorithm, model.description, model.tags)
     return values

@@ -22,9 +22,10 @@ from ...domain.ports.records import Page
 from ...domain.query import SearchQuery
 from ...domain.uploads import Upload
 from ...domain.versions import Version
+from ..fields import changed_values
 from . import aliases as alias_rows
 from .base import SqlBase
-from .rows import changed_columns, file_columns, insert_events, model_row, to_event, to_model
+from .rows import file_columns, insert_events, model_row, to_event, to_model
 from .schema import events, models
 from .search import TOTAL, SqlSearch
 
@@ -85,7 +86,7 @@ class SqlRecords(SqlBase):
             plan = plan_update(current, values, actor, at)
             if plan.changes:
                 connection.execute(update(models).where(models.c.id == model_id)
-                                   .values(changed_columns(plan.model, plan.fields)))
+                                   .values(changed_values(plan.model, plan.fields)))
                 insert_events(connection, plan.events)
             return plan.model
         return self._transact(work, audit)

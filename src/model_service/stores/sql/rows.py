@@ -14,6 +14,7 @@ from ...domain.keys import ApiKey
 from ...domain.models import Event, EventKind, FileInfo, ModelVersion, Status
 from ...domain.scanning import ScanResult
 from ...domain.versions import Version
+from ..fields import version_fields
 from .schema import audit_log, events
 
 _INSERT_EVENT = insert(events)
@@ -42,36 +43,8 @@ def version_of(row: Mapping[str, Any]) -> str:
 
 
 def model_row(model: ModelVersion) -> dict[str, Any]:
-    """A version's row, with the derived columns beside it (``accuracy``)."""
-    return {
-        "id": model.id,
-        "name": model.name,
-        "version_major": model.version.major,
-        "version_minor": model.version.minor,
-        "algorithm": model.algorithm,
-        "hyperparameters": model.hyperparameters,
-        "metrics": model.metrics,
-        "dataset_info": model.dataset_info,
-        "tags": list(model.tags),
-        "description": model.description,
-        "created_by": model.created_by,
-        "status": model.status.value,
-        "parent_model_id": model.parent_model_id,
-        "format": model.format,
-        "created_at": model.created_at,
-        "updated_at": model.updated_at,
-        "download_count": model.download_count,
-        "accuracy": model.accuracy,
-        **file_columns(model.file),
-    }
-
-
-_COLUMN_OF = {"status": lambda model: model.status.value, "tags": lambda model: list(model.tags)}
-
-
-def changed_columns(model: ModelVersion, fields: Iterable[str]) -> dict[str, Any]:
-    """The columns of the record's ``fields`` (a plan's changed fields: columns of the same names)."""
-    return {name: _COLUMN_OF[name](model) if name in _COLUMN_OF else getattr(model, name) for name in fields}
+    """A version's row: its stored fields (``stores/fields.py``) and its file's columns."""
+    return {**version_fields(model), **file_columns(model.file)}
 
 
 def file_columns(file: FileInfo | None) -> dict[str, Any]:
