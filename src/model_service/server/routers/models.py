@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
@@ -15,7 +17,7 @@ from ...domain.models import ModelVersion
 from ...domain.registry import Registration, Registry
 from ...domain.uploads import Upload
 from ..auth import READ, WriterDep, recording_refusals
-from ..bodies import parse_json, read_json, require_media_type, validate_as
+from ..bodies import ModelT, parse_json, read_json, require_media_type, validate_as
 from ..deps import RegistryDep, SettingsDep, point_read
 from ..intake import receive_form
 from ..params import ModelId
@@ -42,7 +44,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 STREAMING_ROUTES = frozenset({"register_model", "create_version"})
 
 
-def _body_doc(schema: type, description: str) -> dict[str, Any]:
+def _body_doc(schema: type[BaseModel], description: str) -> dict[str, Any]:
     """OpenAPI for endpoints that take JSON or a multipart form with a ``metadata`` part and a ``file``."""
     return {
         "requestBody": {
@@ -75,14 +77,14 @@ def to_registration(request: RegisterRequest) -> Registration:
     return Registration(**data)
 
 
-async def _metadata_and_file(request: Request, registry: Registry, settings: Settings, schema: type,
-                             check: Any = None) -> tuple[Any, Upload | None]:
+async def _metadata_and_file(request: Request, registry: Registry, settings: Settings, schema: type[ModelT],
+                             check: Callable[[ModelT], None] | None = None) -> tuple[ModelT, Upload | None]:
     """JSON body, or multipart ``metadata`` plus ``file``: then ``check`` runs the registry's rules
     on the metadata as soon as it arrives, so a bad request fails before the file is stored."""
     kind = require_media_type(request, ("application/json", "multipart/form-data"))
     if kind != "multipart/form-data":  # the registry checks every rule when it is called
         return validate_as(schema, await read_json(request, settings.max_request_size)), None
-    parsed: dict[str, Any] = {}
+    parsed: dict[str, ModelT] = {}
 
     def on_metadata(value: bytes) -> None:
         parsed["metadata"] = validate_as(schema, parse_json(value, "metadata part"), "metadata")
