@@ -56,11 +56,13 @@ def build_registry(settings: Settings, metrics: ServiceMetrics | None = None) ->
     except BaseException:
         metadata.close()
         raise
-    scanning = {"scanner": build_scanner(settings), "reject_unsafe": settings.reject_unsafe_models}
+    scanner, reject_unsafe = build_scanner(settings), settings.reject_unsafe_models
     if metrics is None:
-        return Registry(metadata, blobs, max_file_size=settings.max_file_size, **scanning)
+        return Registry(metadata, blobs, max_file_size=settings.max_file_size, scanner=scanner,
+                        reject_unsafe=reject_unsafe)
     return Registry(timed(metadata, "metadata", metrics), timed(blobs, "blob", metrics),
-                    max_file_size=settings.max_file_size, observer=metrics.observer(), **scanning)
+                    max_file_size=settings.max_file_size, observer=metrics.observer(), scanner=scanner,
+                    reject_unsafe=reject_unsafe)
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None,
@@ -71,14 +73,18 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     metrics = metrics or ServiceMetrics(info=backend_info(settings.resolved_database_url,
                                                           settings.resolved_blob_store_url))
     registry = registry or build_registry(settings, metrics)
-    metrics.watch_store(lambda: registry.metadata.summary())
+
+    def store_summary() -> dict[str, int]:
+        return registry.metadata.summary()  # looked up at each scrape, not bound once here
+
+    metrics.watch_store(store_summary)
     rate_limiter = rate_limiter or build_rate_limiter(settings, metrics=metrics)
 
     authentication = auth.build_authentication(settings, registry)
     in_flight = RequestTracker()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:  # Starlette passes the app positionally
         auth.startup_warnings(settings, authentication)
         yield
         # after the last request in flight, or the grace period of a stop (see server/lifecycle.py)

@@ -304,5 +304,14 @@ def registered_out(model: ModelVersion, message: str) -> RegisteredOut:
                          model=model_out(model))
 
 
+def uploaded_out(model: ModelVersion) -> UploadedOut:
+    """The answer to an upload: ``model`` is the version as ``Registry.attach`` returns it, with its file."""
+    file_metadata = file_out(model)
+    if file_metadata is None:
+        raise RuntimeError(f"Version {model.id} has no file after its upload")
+    return UploadedOut(model_id=model.id, version=str(model.version), file_metadata=file_metadata,
+                       download_url=download_url(model.id))
+
+
 def event_out(event: Event) -> EventOut:
     return EventOut(kind=event.kind.value, actor=event.actor, at=event.at, data=event.data)

@@ -17,7 +17,7 @@ from ..deps import RegistryDep, SettingsDep, point_read
 from ..downloads import BlobResponse
 from ..intake import receive_form, receive_raw
 from ..params import ModelId
-from ..schemas import ErrorOut, FileInfoOut, UploadedOut, download_url, file_out, human_size
+from ..schemas import ErrorOut, FileInfoOut, UploadedOut, download_url, file_out, human_size, uploaded_out
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 416, 422, 429, 503)
@@ -101,8 +101,7 @@ def build_router(settings: Settings) -> APIRouter:
         audit = registry.auditor.hook(caller, Action.UPLOAD, describe_with_file)
         async with recording_refusals(registry.auditor, caller, model=model):
             model = await run_in_threadpool(lambda: registry.attach(model.id, received, caller.actor, audit=audit))
-        return UploadedOut(model_id=model.id, version=str(model.version), file_metadata=file_out(model),
-                           download_url=download_url(model.id))
+        return uploaded_out(model)
 
     @router.get("/{model_id:model_id}/info", response_model=FileInfoOut, dependencies=[READ],
                 summary="The version's file, without downloading it")
