@@ -114,9 +114,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     install_ui(app)  # pages rather than JSON for errors under /ui
     # The busiest routes first: a request is matched against the routes in order. Fixed paths
     # (/models/search, /models/by-name/…) may follow /models/{model_id}: an id is 24 hex digits.
-    routers = [models.build_router(settings), files.build_router(settings), health.router, metrics_route.router,
-               discovery.build_router(settings), names.build_router(settings), keys.build_router(settings),
-               audit_route.build_router(settings), build_ui_router(app.state.ui_figures)]
+    routers = [models.build_router(), files.build_router(), health.router, metrics_route.router,
+               discovery.build_router(), names.build_router(), keys.build_router(),
+               audit_route.build_router(), build_ui_router(app.state.ui_figures)]
     for router in routers:
         app.include_router(router)
     # FastAPI keeps included routers as units; this flat list is for lookups by path.

@@ -68,7 +68,7 @@ async def download_response(model_id: str, request: Request, registry: Registry,
                         on_complete=on_complete)
 
 
-def build_router(settings: Settings) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1/models", tags=["files"], responses=ERRORS)
 
     @router.post(
@@ -97,7 +97,8 @@ def build_router(settings: Settings) -> APIRouter:
             if received is None:
                 raise Invalid("The multipart form has no part named 'file'", code="missing_file")
         else:
-            received = await receive_raw(request, registry, filename=x_file_name or filename, fmt=format)
+            received = await receive_raw(request, registry, filename=x_file_name or filename, fmt=format,
+                                         checksum=x_file_checksum)
         audit = registry.auditor.hook(caller, Action.UPLOAD, describe_with_file)
         async with recording_refusals(registry.auditor, caller, model=model):
             model = await run_in_threadpool(lambda: registry.attach(model.id, received, caller.actor, audit=audit))

@@ -106,7 +106,7 @@ async def writable(registry: Registry, model_id: str, caller: Caller) -> None:
         caller.check_name((await point_read(registry.get, model_id)).name)
 
 
-def build_router(settings: Settings) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=ERRORS)
 
     @router.post(

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from ...domain.errors import RegistryError, Unauthorized
-from ..auth import PUBLIC, ReaderDep, WriterDep, is_ui_path
+from ..auth import PUBLIC, READ, ReaderDep, WriterDep, is_ui_path
 from ..errors import status_for
 from ..params import ModelId
 from . import actions, session, views
@@ -34,24 +34,24 @@ STATIC_DIR = Path(__file__).parent / "static"
 def build_router(figures: Figures) -> APIRouter:
     router = APIRouter(prefix="/ui", include_in_schema=False)
 
-    @router.get("", name="ui_dashboard")
-    async def dashboard(request: Request, caller: ReaderDep) -> Response:
+    @router.get("", name="ui_dashboard", dependencies=[READ])
+    async def dashboard(request: Request) -> Response:
         return await views.dashboard(request, figures)
 
-    @router.get("/models", name="ui_models")
-    async def models(request: Request, caller: ReaderDep) -> Response:
+    @router.get("/models", name="ui_models", dependencies=[READ])
+    async def models(request: Request) -> Response:
         return await views.models_list(request, figures)
 
-    @router.get("/models/{model_id:model_id}", name="ui_model")
-    async def model(model_id: ModelId, request: Request, caller: ReaderDep) -> Response:
+    @router.get("/models/{model_id:model_id}", name="ui_model", dependencies=[READ])
+    async def model(model_id: ModelId, request: Request) -> Response:
         return await views.model_page(request, model_id)
 
     @router.get("/models/{model_id:model_id}/download", name="ui_download")
     async def download(model_id: ModelId, request: Request, caller: ReaderDep) -> Response:
         return await views.download(request, model_id, caller.actor)
 
-    @router.get("/compare", name="ui_compare")
-    async def compare(request: Request, caller: ReaderDep) -> Response:
+    @router.get("/compare", name="ui_compare", dependencies=[READ])
+    async def compare(request: Request) -> Response:
         return await views.compare_page(request)
 
     @router.post("/models/{model_id:model_id}/edit", name="ui_edit")
