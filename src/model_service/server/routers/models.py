@@ -108,7 +108,17 @@ async def writable(registry: Registry, model_id: str, caller: Caller) -> None:
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=ERRORS)
+    # One helper per route, called in the routes' order (a request is matched against them in order).
+    _add_register_model(router)
+    _add_get_model(router)
+    _add_update_model(router)
+    _add_delete_model(router)
+    _add_create_version(router)
+    _add_history(router)
+    return router
 
+
+def _add_register_model(router: APIRouter) -> None:
     @router.post(
         "",
         name="register_model",
@@ -138,10 +148,14 @@ def build_router() -> APIRouter:
         response.headers["Location"] = f"/api/v1/models/{model.id}"
         return registered_out(model, "Model registered successfully")
 
+
+def _add_get_model(router: APIRouter) -> None:
     @router.get("/{model_id:model_id}", response_model=ModelOut, summary="One model version", dependencies=[READ])
     async def get_model(model_id: ModelId, registry: RegistryDep) -> ModelOut:
         return model_out(await point_read(registry.get, model_id))
 
+
+def _add_update_model(router: APIRouter) -> None:
     @router.put("/{model_id:model_id}", response_model=UpdatedOut,
                 openapi_extra={"requestBody": {"required": True, "content": {
                     "application/json": {"schema": UpdateRequest.model_json_schema()}}}},
@@ -165,6 +179,8 @@ def build_router() -> APIRouter:
         model = await run_in_threadpool(lambda: registry.update(model_id, values, caller.actor, audit=audit))
         return UpdatedOut(model_id=model.id, model=model_out(model))
 
+
+def _add_delete_model(router: APIRouter) -> None:
     @router.delete("/{model_id:model_id}", response_model=DeletedOut,
                    summary="Delete a version (its file goes with its last reference)")
     async def delete_model(model_id: ModelId, registry: RegistryDep, caller: WriterDep) -> DeletedOut:
@@ -173,6 +189,8 @@ def build_router() -> APIRouter:
         model = await run_in_threadpool(lambda: registry.delete(model_id, caller.actor, audit=audit))
         return DeletedOut(deleted_id=model.id)
 
+
+def _add_create_version(router: APIRouter) -> None:
     @router.post(
         "/{model_id:model_id}/versions",
         name="create_version",
@@ -205,10 +223,10 @@ def build_router() -> APIRouter:
         response.headers["Location"] = f"/api/v1/models/{model.id}"
         return registered_out(model, "Model version created successfully")
 
+
+def _add_history(router: APIRouter) -> None:
     @router.get("/{model_id:model_id}/history", response_model=HistoryOut, dependencies=[READ],
                 summary="What happened to this version: creation, status changes, updates, upload")
     async def history(model_id: ModelId, registry: RegistryDep) -> HistoryOut:
         events = await run_in_threadpool(registry.history, model_id)
         return HistoryOut(model_id=model_id.lower(), events=[event_out(e) for e in events])
-
-    return router
