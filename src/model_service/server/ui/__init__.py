@@ -33,6 +33,14 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def build_router(figures: Figures) -> APIRouter:
     router = APIRouter(prefix="/ui", include_in_schema=False)
+    _add_pages(router, figures)
+    _add_actions(router)
+    _add_session(router)
+    return router
+
+
+def _add_pages(router: APIRouter, figures: Figures) -> None:
+    """The pages that read: dashboard, models list, a model, its download, the comparison."""
 
     @router.get("", name="ui_dashboard", dependencies=[READ])
     async def dashboard(request: Request) -> Response:
@@ -54,6 +62,10 @@ def build_router(figures: Figures) -> APIRouter:
     async def compare(request: Request) -> Response:
         return await views.compare_page(request)
 
+
+def _add_actions(router: APIRouter) -> None:
+    """The forms that change a model: edit, status, alias, upload."""
+
     @router.post("/models/{model_id:model_id}/edit", name="ui_edit")
     async def edit(model_id: ModelId, request: Request, caller: WriterDep) -> Response:
         return await actions.edit(request, model_id, caller)
@@ -70,6 +82,10 @@ def build_router(figures: Figures) -> APIRouter:
     async def upload(model_id: ModelId, request: Request, caller: WriterDep) -> Response:
         return await actions.upload(request, model_id, caller)
 
+
+def _add_session(router: APIRouter) -> None:
+    """Signing in and out (public: they are how a browser gets its key)."""
+
     @router.get("/login", name="ui_login_page", dependencies=[PUBLIC])
     async def login_page(request: Request) -> Response:
         return await actions.sign_in_page(request)
@@ -81,8 +97,6 @@ def build_router(figures: Figures) -> APIRouter:
     @router.post("/logout", name="ui_logout", dependencies=[PUBLIC])
     async def logout(request: Request) -> Response:
         return await actions.sign_out(request)
-
-    return router
 
 
 class StaticAssets(StaticFiles):
