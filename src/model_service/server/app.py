@@ -56,11 +56,13 @@ def build_registry(settings: Settings, metrics: ServiceMetrics | None = None) ->
     except BaseException:
         metadata.close()
         raise
-    scanning = {"scanner": build_scanner(settings), "reject_unsafe": settings.reject_unsafe_models}
+    scanner, reject_unsafe = build_scanner(settings), settings.reject_unsafe_models
     if metrics is None:
-        return Registry(metadata, blobs, max_file_size=settings.max_file_size, **scanning)
+        return Registry(metadata, blobs, max_file_size=settings.max_file_size, scanner=scanner,
+                        reject_unsafe=reject_unsafe)
     return Registry(timed(metadata, "metadata", metrics), timed(blobs, "blob", metrics),
-                    max_file_size=settings.max_file_size, observer=metrics.observer(), **scanning)
+                    max_file_size=settings.max_file_size, observer=metrics.observer(), scanner=scanner,
+                    reject_unsafe=reject_unsafe)
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None,
@@ -71,14 +73,18 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     metrics = metrics or ServiceMetrics(info=backend_info(settings.resolved_database_url,
                                                           settings.resolved_blob_store_url))
     registry = registry or build_registry(settings, metrics)
-    metrics.watch_store(lambda: registry.metadata.summary())
+
+    def store_summary() -> dict[str, int]:
+        return registry.metadata.summary()  # looked up at each scrape, not bound once here
+
+    metrics.watch_store(store_summary)
     rate_limiter = rate_limiter or build_rate_limiter(settings, metrics=metrics)
 
     authentication = auth.build_authentication(settings, registry)
     in_flight = RequestTracker()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:  # Starlette passes the app positionally
         auth.startup_warnings(settings, authentication)
         yield
         # after the last request in flight, or the grace period of a stop (see server/lifecycle.py)
@@ -108,9 +114,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     install_ui(app)  # pages rather than JSON for errors under /ui
     # The busiest routes first: a request is matched against the routes in order. Fixed paths
     # (/models/search, /models/by-name/…) may follow /models/{model_id}: an id is 24 hex digits.
-    routers = [models.build_router(settings), files.build_router(settings), health.router, metrics_route.router,
-               discovery.build_router(settings), names.build_router(settings), keys.build_router(settings),
-               audit_route.build_router(settings), build_ui_router(app.state.ui_figures)]
+    routers = [models.build_router(), files.build_router(), health.router, metrics_route.router,
+               discovery.build_router(), names.build_router(), keys.build_router(),
+               audit_route.build_router(), build_ui_router(app.state.ui_figures)]
     for router in routers:
         app.include_router(router)
     # FastAPI keeps included routers as units; this flat list is for lookups by path.

@@ -4,12 +4,14 @@ and parsed strictly. File bodies are not read here: they stream (``uploads.py``)
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
 
 from ..domain.errors import Invalid, Malformed, TooLarge, UnsupportedMediaType
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def media_type(request: Request) -> str:
@@ -98,7 +100,7 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def validate_as(schema: type[BaseModel], document: Any, what: str = "body") -> BaseModel:
+def validate_as(schema: type[ModelT], document: Any, what: str = "body") -> ModelT:
     """Validate a parsed JSON document, with the same error shape as FastAPI's own bodies."""
     try:
         return schema.model_validate(document)

@@ -46,6 +46,7 @@ async def point_read(method: Callable[..., T], *args: Any) -> T:
     worker thread would cost more than the read and halve get-by-id throughput. Otherwise
     (a network round trip) it runs in a worker thread like every other store call.
     """
-    if getattr(method.__self__.metadata, "local_point_reads", False):
+    registry = getattr(method, "__self__", None)  # the Registry the method is bound to
+    if getattr(getattr(registry, "metadata", None), "local_point_reads", False):
         return method(*args)
     return await run_in_threadpool(method, *args)

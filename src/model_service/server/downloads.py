@@ -136,7 +136,7 @@ class BlobResponse(Response):
             self.status = 206 if self.range else 200
         self.status_code = self.status
 
-    def _headers(self) -> list[tuple[bytes, bytes]]:
+    def _header_list(self) -> list[tuple[bytes, bytes]]:
         file, model = self.file, self.model
         headers = [
             (b"etag", self.etag.encode()),
@@ -163,7 +163,7 @@ class BlobResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.status == 304 or scope["method"] == "HEAD":
-            await send({"type": "http.response.start", "status": self.status, "headers": self._headers()})
+            await send({"type": "http.response.start", "status": self.status, "headers": self._header_list()})
             await send({"type": "http.response.body", "body": b""})
             return
         start, end = self.range or (0, self.file.size_bytes - 1)
@@ -182,7 +182,7 @@ class BlobResponse(Response):
 
     async def _send_file(self, scope: Scope, receive: Receive, send: Send, reader: BlobReader, start: int,
                          end: int) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self._headers()})
+        await send({"type": "http.response.start", "status": self.status, "headers": self._header_list()})
         self.sent_all = False
         self.sent_bytes = 0
         metrics = _metrics(scope)

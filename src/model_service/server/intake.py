@@ -61,10 +61,11 @@ def _sink(registry: Registry, expected: str | None, *, filename: str | None = No
                        filename=filename, content_type=content_type)
 
 
-async def receive_raw(request: Request, registry: Registry, *, filename: str | None, fmt: str | None) -> Upload:
-    """The whole request body is the file."""
+async def receive_raw(request: Request, registry: Registry, *, filename: str | None, fmt: str | None,
+                      checksum: str | None) -> Upload:
+    """The whole request body is the file; ``checksum`` is the client's ``X-File-Checksum``."""
     ensure_length_at_most(request, registry.max_file_size, "file_too_large")
-    expected = parse_checksum(request.headers.get("x-file-checksum"))
+    expected = parse_checksum(checksum)
     sink = _sink(registry, expected, filename=clean_filename(filename),
                  content_type=clean_content_type(request.headers.get("content-type")))
     sink.format = None if fmt is None else normalize_format(fmt)

@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -42,7 +43,9 @@ class TextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
         self._second: tuple[int, str] = (-1, "")
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+    def formatTime(self, record: logging.LogRecord, _datefmt: str | None = None) -> str:
+        # One fixed date format: the Formatter's datefmt (which logging.Formatter.format passes
+        # positionally, and which this formatter never sets) is not used.
         second = int(record.created)
         if second != self._second[0]:  # one strftime per second, not per line
             self._second = (second, time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created)))
@@ -138,7 +141,7 @@ class AccessLog:
         self.logger = logger or logging.getLogger(ACCESS_LOGGER)
         self.quiet_routes = quiet_routes
 
-    def __call__(self, scope: dict[str, Any], route: str, status: int, duration: float, bytes_out: int,
+    def __call__(self, scope: Mapping[str, Any], route: str, status: int, duration: float, bytes_out: int,
                  request_id: str) -> None:
         level = logging.DEBUG if route in self.quiet_routes and status < 400 else logging.INFO
         if not self.logger.isEnabledFor(level):
@@ -170,7 +173,7 @@ def _printable(value: str | bytes) -> str:
     return text[:2048]
 
 
-def _actor(scope: dict[str, Any]) -> str | None:
+def _actor(scope: Mapping[str, Any]) -> str | None:
     """Who the request acted for: set by authentication in ``scope["state"]["actor"]``, else the
     ``X-Actor`` header as sent (the actor recorded in history when authentication is off)."""
     actor = scope.get("state", {}).get("actor")

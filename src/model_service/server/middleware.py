@@ -55,53 +55,68 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id" and _SAFE_ID.fullmatch(value):
-                request_id = value
-                break
-        if request_id is None:
-            request_id = next(_ids)
+        request_id = _client_request_id(scope) or next(_ids)
         request_id_text = request_id.decode()
         scope.setdefault("state", {})["request_id"] = request_id_text
-        header = (b"x-request-id", request_id)
         begun = time.perf_counter()
         token = REQUEST_ID.set(request_id_text)
-        started = False
-        status = 0
-        bytes_out = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal started, status, bytes_out
-            if message["type"] == "http.response.body":
-                bytes_out += len(message.get("body", b""))
-            elif message["type"] == "http.response.start":
-                started = True
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
+        answer = _Answer(send, (b"x-request-id", request_id))
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, answer.send)
         except Exception:
             log.exception("Unhandled error in %s %s", scope["method"], scope["path"],
                           extra={"request_id": request_id_text})
-            if started:
+            if answer.started:
                 raise  # the response is half sent: let the server drop the connection
             body = error_body(None, "Internal server error", "internal_error")
             body["request_id"] = request_id_text
-            await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+            await JSONResponse(body, status_code=500)(scope, receive, answer.send)
         except BaseException:
-            if not started:
-                status = 499  # cancelled: the client went away before any answer
+            if not answer.started:
+                answer.status = 499  # cancelled: the client went away before any answer
             raise
         finally:
-            if self.telemetry is not None:
-                try:
-                    self.telemetry(scope, status or 500, time.perf_counter() - begun, bytes_out, request_id_text)
-                except Exception:  # telemetry must never turn an answer into an error
-                    log.exception("Could not record the telemetry of %s %s", scope["method"], scope["path"])
+            self._record(scope, answer, time.perf_counter() - begun, request_id_text)
             REQUEST_ID.reset(token)
+
+    def _record(self, scope: Scope, answer: _Answer, seconds: float, request_id: str) -> None:
+        if self.telemetry is None:
+            return
+        try:
+            self.telemetry(scope, answer.status or 500, seconds, answer.bytes_out, request_id)
+        except Exception:  # telemetry must never turn an answer into an error
+            log.exception("Could not record the telemetry of %s %s", scope["method"], scope["path"])
+
+
+def _client_request_id(scope: Scope) -> bytes | None:
+    """The client's ``X-Request-ID``, if it is sane (else one is made)."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _SAFE_ID.fullmatch(value):
+            return value
+    return None
+
+
+class _Answer:
+    """The response as it goes out through :meth:`send`: whether it has begun, its status and
+    the body bytes sent so far; its start carries the request id header."""
+
+    __slots__ = ("_send", "bytes_out", "header", "started", "status")
+
+    def __init__(self, send: Send, header: tuple[bytes, bytes]):
+        self._send = send
+        self.header = header
+        self.started = False
+        self.status = 0
+        self.bytes_out = 0
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.body":
+            self.bytes_out += len(message.get("body", b""))
+        elif message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            message["headers"] = [*message.get("headers", ()), self.header]
+        await self._send(message)
 
 
 class BodyTooLarge(HTTPException):

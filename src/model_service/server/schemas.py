@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 from ..domain.models import (
     MAX_DESCRIPTION_LENGTH,
@@ -32,16 +33,18 @@ class _Strict(BaseModel):
 
 # The registry's rules (domain/models.py, domain/naming.py) as the OpenAPI schema documents them.
 # Only documented here: the registry enforces them, with its own error codes.
-_NAME = {"pattern": f"^{NAME_PATTERN}$", "maxLength": MAX_NAME_LENGTH}
-_ALGORITHM = {"minLength": 1, "maxLength": 128}
-_TAGS = {"maxItems": MAX_TAGS, "items": {"type": "string", "pattern": f"^{TAG_PATTERN}$", "maxLength": MAX_TAG_LENGTH}}
-_METRICS = {"maxProperties": MAX_METRICS, "additionalProperties": {"type": "number"},
-            "propertyNames": {"pattern": f"^{METRIC_PATTERN}$", "maxLength": MAX_KEY_LENGTH}}
-_OBJECT = {"maxProperties": MAX_OBJECT_KEYS, "propertyNames": {"minLength": 1, "maxLength": MAX_KEY_LENGTH}}
-_DESCRIPTION = {"maxLength": MAX_DESCRIPTION_LENGTH}
-_CREATED_BY = {"maxLength": MAX_TEXT_LENGTH}
-_STATUS = {"enum": Status.settable_values()}  # not "corrupted": only fsck sets it
-_OPTIONAL_STATUS = {"enum": [*_STATUS["enum"], None]}
+_NAME: JsonDict = {"pattern": f"^{NAME_PATTERN}$", "maxLength": MAX_NAME_LENGTH}
+_ALGORITHM: JsonDict = {"minLength": 1, "maxLength": 128}
+_TAGS: JsonDict = {"maxItems": MAX_TAGS,
+                   "items": {"type": "string", "pattern": f"^{TAG_PATTERN}$", "maxLength": MAX_TAG_LENGTH}}
+_METRICS: JsonDict = {"maxProperties": MAX_METRICS, "additionalProperties": {"type": "number"},
+                      "propertyNames": {"pattern": f"^{METRIC_PATTERN}$", "maxLength": MAX_KEY_LENGTH}}
+_OBJECT: JsonDict = {"maxProperties": MAX_OBJECT_KEYS, "propertyNames": {"minLength": 1, "maxLength": MAX_KEY_LENGTH}}
+_DESCRIPTION: JsonDict = {"maxLength": MAX_DESCRIPTION_LENGTH}
+_CREATED_BY: JsonDict = {"maxLength": MAX_TEXT_LENGTH}
+_SETTABLE_STATUSES = Status.settable_values()  # not "corrupted": only fsck sets it
+_STATUS: JsonDict = {"enum": [*_SETTABLE_STATUSES]}
+_OPTIONAL_STATUS: JsonDict = {"enum": [*_SETTABLE_STATUSES, None]}
 
 
 class RegisterRequest(_Strict):
@@ -99,10 +102,13 @@ class UpdateRequest(BaseModel):
     metrics: dict[str, Any] | None = Field(None, json_schema_extra=_METRICS)
 
 
+Safety = Literal["dangerous", "suspicious"]  # domain.scanning's DANGEROUS and SUSPICIOUS
+
+
 class ScanGlobalOut(BaseModel):
     module: str
     name: str
-    safety: Literal["dangerous", "suspicious"]
+    safety: Safety
 
 
 class ScanOut(BaseModel):
@@ -247,9 +253,11 @@ def human_size(size: int) -> str:
 def scan_out(scan: ScanResult | None) -> ScanOut:
     """A file's scan as the API shows it (a file uploaded before scanning: ``unscanned``)."""
     scan = scan or NOT_RECORDED_RESULT
+    # FoundGlobal.safety is typed str in the domain; the scanner only ever sets one of Safety's two values
+    found = [ScanGlobalOut.model_construct(module=g.module, name=g.name, safety=cast(Safety, g.safety))
+             for g in scan.globals]
     return ScanOut.model_construct(
-        verdict=scan.verdict.value, executable=scan.executable,
-        globals=[ScanGlobalOut.model_construct(module=g.module, name=g.name, safety=g.safety) for g in scan.globals],
+        verdict=scan.verdict.value, executable=scan.executable, globals=found,
         scanner=scan.scanner, scanner_version=scan.scanner_version, scanned_at=scan.scanned_at,
         reason=scan.reason, detail=scan.detail)
 
@@ -294,6 +302,15 @@ def registered_out(model: ModelVersion, message: str) -> RegisteredOut:
     return RegisteredOut(message=message, model_id=model.id, name=model.name, version=str(model.version),
                          parent_model_id=model.parent_model_id, download_url=download_url(model.id),
                          model=model_out(model))
+
+
+def uploaded_out(model: ModelVersion) -> UploadedOut:
+    """The answer to an upload: ``model`` is the version as ``Registry.attach`` returns it, with its file."""
+    file_metadata = file_out(model)
+    if file_metadata is None:
+        raise RuntimeError(f"Version {model.id} has no file after its upload")
+    return UploadedOut(model_id=model.id, version=str(model.version), file_metadata=file_metadata,
+                       download_url=download_url(model.id))
 
 
 def event_out(event: Event) -> EventOut:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
@@ -18,6 +18,9 @@ from starlette.requests import ClientDisconnect, Request
 
 from ..domain.errors import Invalid, Malformed, TooLarge
 from ..domain.uploads import Upload, file_too_large
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # a TypedDict that exists for type checkers only
 
 BATCH_SIZE = 1 << 20
 
@@ -132,95 +135,113 @@ class MultipartForm:
         self.field_limit = field_limit
         self.on_field = on_field
         self.open_file = open_file
-        self.sink: AsyncUpload | None = None
-        self.file_count = 0
 
     async def run(self) -> None:
         _, options = parse_options_header(self.request.headers.get("content-type", ""))
         boundary = options.get(b"boundary")
         if not boundary:
             raise Malformed("multipart/form-data without a boundary", code="invalid_multipart")
-
-        headers: list[tuple[bytes, bytes]] = []
-        header_field = bytearray()
-        header_value = bytearray()
-        current: dict[str, Any] = {}
-        finished_fields: list[tuple[str, bytes]] = []
-        file_chunks: list[bytes] = []
-
-        def on_part_begin() -> None:
-            headers.clear()
-            current.clear()
-
-        def on_header_field(data: bytes, start: int, end: int) -> None:
-            header_field.extend(data[start:end])
-
-        def on_header_value(data: bytes, start: int, end: int) -> None:
-            header_value.extend(data[start:end])
-
-        def on_header_end() -> None:
-            headers.append((bytes(header_field).lower(), bytes(header_value)))
-            header_field.clear()
-            header_value.clear()
-
-        def on_headers_finished() -> None:
-            disposition = dict(headers).get(b"content-disposition")
-            _, params = parse_options_header(disposition)
-            name = params.get(b"name", b"").decode("utf-8", "replace")
-            if name == "file":
-                self.file_count += 1
-                if self.file_count > 1:
-                    raise Invalid("Send exactly one part named 'file'", code="invalid_multipart")
-                filename = params.get(b"filename")
-                content_type = dict(headers).get(b"content-type")
-                current.update(kind="file")
-                self.sink = self.open_file(
-                    None if filename is None else filename.decode("utf-8", "replace"),
-                    None if content_type is None else content_type.decode("latin-1"),
-                )
-            elif name in self.fields:
-                current.update(kind="field", name=name, value=bytearray())
-            else:
-                allowed = ", ".join(sorted({"file", *self.fields}))
-                raise Invalid(f"Unexpected form part '{name}': this endpoint takes {allowed}",
-                              code="invalid_multipart", details={"part": name[:100]})
-
-        def on_part_data(data: bytes, start: int, end: int) -> None:
-            if current.get("kind") == "file":
-                file_chunks.append(data[start:end])
-            else:
-                value: bytearray = current["value"]
-                value.extend(data[start:end])
-                if len(value) > self.field_limit:
-                    raise TooLarge(f"Form field '{current['name']}' exceeds {self.field_limit} bytes",
-                                   code="request_too_large", details={"max_size_bytes": self.field_limit})
-
-        def on_part_end() -> None:
-            if current.get("kind") == "field":
-                finished_fields.append((current["name"], bytes(current["value"])))
-
-        parser = MultipartParser(boundary, {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        })
+        parts = _FormParts(self)
+        parser = MultipartParser(boundary, parts.callbacks())
         try:
             async for chunk in self.request.stream():
                 parser.write(chunk)
-                for name, value in finished_fields:
-                    self.on_field(name, value)
-                finished_fields.clear()
-                if file_chunks:
-                    for piece in file_chunks:
-                        await self.sink.write(piece)
-                    file_chunks.clear()
+                await parts.hand_on()
         except MultipartParseError as exc:
             raise Malformed(f"Malformed multipart body: {exc}", code="invalid_multipart") from None
         except ClientDisconnect:
             raise Malformed("The client disconnected before the upload finished", code="upload_incomplete") from None
         if parser.state != MultipartState.END:
             raise Malformed("The multipart body ended before its closing boundary", code="invalid_multipart")
+
+
+class _FormParts:
+    """One form as python-multipart's callbacks see it: the headers of the part being read, which
+    part it is (the file or a field, named in its Content-Disposition), and what the last chunk
+    finished (fields) or carried (file bytes). The callbacks are synchronous; :meth:`hand_on`,
+    awaited after each chunk, passes that on (the file's bytes are written asynchronously)."""
+
+    def __init__(self, form: MultipartForm):
+        self.form = form
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.header_field = bytearray()
+        self.header_value = bytearray()
+        self.kind: str | None = None  # of the part being read: "file" or "field"
+        self.name = ""  # a field's
+        self.value = bytearray()  # a field's, so far
+        self.finished_fields: list[tuple[str, bytes]] = []
+        self.file_chunks: list[bytes] = []
+        self.sink: AsyncUpload | None = None  # the file's, once its part has begun
+        self.file_count = 0
+
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+        }
+
+    async def hand_on(self) -> None:
+        """The fields that ended go to ``on_field``, then the file's bytes to its sink."""
+        for name, value in self.finished_fields:
+            self.form.on_field(name, value)
+        self.finished_fields.clear()
+        if self.sink is not None:  # file bytes are only gathered once the file part has opened it
+            for piece in self.file_chunks:
+                await self.sink.write(piece)
+        self.file_chunks.clear()
+
+    def on_part_begin(self) -> None:
+        self.headers.clear()
+        self.kind = None
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_field.extend(data[start:end])
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value.extend(data[start:end])
+
+    def on_header_end(self) -> None:
+        self.headers.append((bytes(self.header_field).lower(), bytes(self.header_value)))
+        self.header_field.clear()
+        self.header_value.clear()
+
+    def on_headers_finished(self) -> None:
+        headers = dict(self.headers)
+        _, params = parse_options_header(headers.get(b"content-disposition"))
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        if name == "file":
+            self._open_file(params.get(b"filename"), headers.get(b"content-type"))
+        elif name in self.form.fields:
+            self.kind, self.name, self.value = "field", name, bytearray()
+        else:
+            allowed = ", ".join(sorted({"file", *self.form.fields}))
+            raise Invalid(f"Unexpected form part '{name}': this endpoint takes {allowed}",
+                          code="invalid_multipart", details={"part": name[:100]})
+
+    def _open_file(self, filename: bytes | None, content_type: bytes | None) -> None:
+        self.file_count += 1
+        if self.file_count > 1:
+            raise Invalid("Send exactly one part named 'file'", code="invalid_multipart")
+        self.kind = "file"
+        self.sink = self.form.open_file(
+            None if filename is None else filename.decode("utf-8", "replace"),
+            None if content_type is None else content_type.decode("latin-1"),
+        )
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.kind == "file":
+            self.file_chunks.append(data[start:end])
+            return
+        self.value.extend(data[start:end])
+        if len(self.value) > self.form.field_limit:
+            raise TooLarge(f"Form field '{self.name}' exceeds {self.form.field_limit} bytes",
+                           code="request_too_large", details={"max_size_bytes": self.form.field_limit})
+
+    def on_part_end(self) -> None:
+        if self.kind == "field":
+            self.finished_fields.append((self.name, bytes(self.value)))

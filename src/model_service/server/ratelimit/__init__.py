@@ -20,7 +20,7 @@ from collections.abc import Callable
 from ...config import Settings
 from ...rates import Rate, parse_rate
 from ..metrics import ServiceMetrics
-from .limiter import ROUTE_CLASSES, Client, Decision, MemoryCounter, RateLimiter, RateLimitMetrics
+from .limiter import ROUTE_CLASSES, Client, Counts, Decision, MemoryCounter, RateLimiter, RateLimitMetrics
 from .middleware import RateLimitMiddleware, RouteClassifier
 from .shared import PREFIX, FallbackCounter, RedisCounter
 
@@ -62,7 +62,8 @@ def build_rate_limiter(settings: Settings, *, metrics: ServiceMetrics | None = N
     if not limits:
         return None
     limiter_metrics = RateLimitMetrics(metrics.registry) if metrics is not None else None
-    counter = local = MemoryCounter()
+    local = MemoryCounter()
+    counter: Counts = local
     if settings.redis_url:
         counter = FallbackCounter(RedisCounter(settings.redis_url, prefix=redis_prefix), local,
                                   on_fallback=limiter_metrics.fallbacks.inc if limiter_metrics else None)

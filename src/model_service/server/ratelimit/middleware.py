@@ -108,8 +108,8 @@ _SESSION_COOKIE = UI_KEY_COOKIE.encode("ascii") + b"="
 
 
 def _session_key(header: bytes) -> bytes | None:
-    for part in header.split(b";"):
-        part = part.strip()
+    for raw in header.split(b";"):
+        part = raw.strip()
         if part.startswith(_SESSION_COOKIE) and len(part) > len(_SESSION_COOKIE):
             return part[len(_SESSION_COOKIE):].strip(b'"')
     return None

@@ -7,11 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from ...config import Settings
 from ...domain.audit import Action, AuditQuery, cursor_of, parse_cursor
 from ...domain.errors import Invalid
 from ...domain.query import as_utc
-from ..auth import AdminDep
+from ..auth import ADMIN
 from ..auth_schemas import AuditOut, audit_record_out
 from ..deps import RegistryDep, SettingsDep
 from ..params import Instant
@@ -30,12 +29,12 @@ def _actions(value: str | None) -> tuple[str, ...]:
     return actions
 
 
-def build_router(settings: Settings) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["audit"], responses=ERRORS)
 
-    @router.get("/audit", response_model=AuditOut, summary="Who changed what, when and from where (admin)")
+    @router.get("/audit", response_model=AuditOut, dependencies=[ADMIN],
+                summary="Who changed what, when and from where (admin)")
     async def audit(
-        _caller: AdminDep,
         registry: RegistryDep,
         settings: SettingsDep,
         model: Annotated[str | None, Query(max_length=128, description="A model id or a name")] = None,

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from ...config import Settings
 from ...domain.models import Status
 from ...domain.query import SimpleFilters, as_utc
 from ..auth import READ
@@ -77,7 +76,7 @@ async def _search(
     )
 
 
-def build_router(settings: Settings) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["discovery"], responses=ERRORS, dependencies=[READ])  # reads only
 
     router.add_api_route("/models", _search, methods=["GET"], response_model=ModelListOut, name="list_models",

@@ -17,7 +17,7 @@ from ..deps import RegistryDep, SettingsDep, point_read
 from ..downloads import BlobResponse
 from ..intake import receive_form, receive_raw
 from ..params import ModelId
-from ..schemas import ErrorOut, FileInfoOut, UploadedOut, download_url, file_out, human_size
+from ..schemas import ErrorOut, FileInfoOut, UploadedOut, download_url, file_out, human_size, uploaded_out
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 416, 422, 429, 503)
@@ -68,7 +68,7 @@ async def download_response(model_id: str, request: Request, registry: Registry,
                         on_complete=on_complete)
 
 
-def build_router(settings: Settings) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1/models", tags=["files"], responses=ERRORS)
 
     @router.post(
@@ -97,12 +97,12 @@ def build_router(settings: Settings) -> APIRouter:
             if received is None:
                 raise Invalid("The multipart form has no part named 'file'", code="missing_file")
         else:
-            received = await receive_raw(request, registry, filename=x_file_name or filename, fmt=format)
+            received = await receive_raw(request, registry, filename=x_file_name or filename, fmt=format,
+                                         checksum=x_file_checksum)
         audit = registry.auditor.hook(caller, Action.UPLOAD, describe_with_file)
         async with recording_refusals(registry.auditor, caller, model=model):
             model = await run_in_threadpool(lambda: registry.attach(model.id, received, caller.actor, audit=audit))
-        return UploadedOut(model_id=model.id, version=str(model.version), file_metadata=file_out(model),
-                           download_url=download_url(model.id))
+        return uploaded_out(model)
 
     @router.get("/{model_id:model_id}/info", response_model=FileInfoOut, dependencies=[READ],
                 summary="The version's file, without downloading it")

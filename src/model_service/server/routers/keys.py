@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from ...config import Settings
 from ...domain.errors import Invalid
 from ...domain.keys import Keys
 from ...domain.query import as_utc
-from ..auth import AdminDep, ReaderDep
+from ..auth import ADMIN, AdminDep, ReaderDep
 from ..auth_schemas import KeyCreatedOut, KeyCreateIn, KeyOut, KeyRevokedOut, KeysOut, WhoAmIOut, key_out, whoami_out
 from ..bodies import read_json, require_media_type, validate_as
 from ..deps import SettingsDep
@@ -28,7 +27,7 @@ def _keys(request: Request) -> Keys:
     return request.app.state.auth.keys
 
 
-def build_router(settings: Settings) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["keys"], responses=ERRORS)
 
     @router.post("/keys", status_code=201, response_model=KeyCreatedOut,
@@ -48,14 +47,15 @@ def build_router(settings: Settings) -> APIRouter:
                                                              name_prefix=body.name_prefix, expires_at=expires_at))
         return KeyCreatedOut(key=issued.secret, key_info=key_out(issued.key, keys.clock()))
 
-    @router.get("/keys", response_model=KeysOut, summary="Every API key, revoked and expired ones too (admin)")
-    async def list_keys(request: Request, caller: AdminDep) -> KeysOut:
+    @router.get("/keys", response_model=KeysOut, dependencies=[ADMIN],
+                summary="Every API key, revoked and expired ones too (admin)")
+    async def list_keys(request: Request) -> KeysOut:
         keys = _keys(request)
         now = keys.clock()
         return KeysOut(keys=[key_out(key, now) for key in await run_in_threadpool(keys.list)])
 
-    @router.get("/keys/{key_id}", response_model=KeyOut, summary="One API key (admin)")
-    async def get_key(key_id: KeyId, request: Request, caller: AdminDep) -> KeyOut:
+    @router.get("/keys/{key_id}", response_model=KeyOut, dependencies=[ADMIN], summary="One API key (admin)")
+    async def get_key(key_id: KeyId, request: Request) -> KeyOut:
         keys = _keys(request)
         return key_out(await run_in_threadpool(keys.get, key_id), keys.clock())
 

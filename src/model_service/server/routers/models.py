@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ...config import Settings
@@ -15,7 +17,7 @@ from ...domain.models import ModelVersion
 from ...domain.registry import Registration, Registry
 from ...domain.uploads import Upload
 from ..auth import READ, WriterDep, recording_refusals
-from ..bodies import parse_json, read_json, require_media_type, validate_as
+from ..bodies import ModelT, parse_json, read_json, require_media_type, validate_as
 from ..deps import RegistryDep, SettingsDep, point_read
 from ..intake import receive_form
 from ..params import ModelId
@@ -42,7 +44,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 STREAMING_ROUTES = frozenset({"register_model", "create_version"})
 
 
-def _body_doc(schema: type, description: str) -> dict[str, Any]:
+def _body_doc(schema: type[BaseModel], description: str) -> dict[str, Any]:
     """OpenAPI for endpoints that take JSON or a multipart form with a ``metadata`` part and a ``file``."""
     return {
         "requestBody": {
@@ -75,14 +77,14 @@ def to_registration(request: RegisterRequest) -> Registration:
     return Registration(**data)
 
 
-async def _metadata_and_file(request: Request, registry: Registry, settings: Settings, schema: type,
-                             check: Any = None) -> tuple[Any, Upload | None]:
+async def _metadata_and_file(request: Request, registry: Registry, settings: Settings, schema: type[ModelT],
+                             check: Callable[[ModelT], None] | None = None) -> tuple[ModelT, Upload | None]:
     """JSON body, or multipart ``metadata`` plus ``file``: then ``check`` runs the registry's rules
     on the metadata as soon as it arrives, so a bad request fails before the file is stored."""
     kind = require_media_type(request, ("application/json", "multipart/form-data"))
     if kind != "multipart/form-data":  # the registry checks every rule when it is called
         return validate_as(schema, await read_json(request, settings.max_request_size)), None
-    parsed: dict[str, Any] = {}
+    parsed: dict[str, ModelT] = {}
 
     def on_metadata(value: bytes) -> None:
         parsed["metadata"] = validate_as(schema, parse_json(value, "metadata part"), "metadata")
@@ -104,9 +106,19 @@ async def writable(registry: Registry, model_id: str, caller: Caller) -> None:
         caller.check_name((await point_read(registry.get, model_id)).name)
 
 
-def build_router(settings: Settings) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=ERRORS)
+    # One helper per route, called in the routes' order (a request is matched against them in order).
+    _add_register_model(router)
+    _add_get_model(router)
+    _add_update_model(router)
+    _add_delete_model(router)
+    _add_create_version(router)
+    _add_history(router)
+    return router
 
+
+def _add_register_model(router: APIRouter) -> None:
     @router.post(
         "",
         name="register_model",
@@ -136,10 +148,14 @@ def build_router(settings: Settings) -> APIRouter:
         response.headers["Location"] = f"/api/v1/models/{model.id}"
         return registered_out(model, "Model registered successfully")
 
+
+def _add_get_model(router: APIRouter) -> None:
     @router.get("/{model_id:model_id}", response_model=ModelOut, summary="One model version", dependencies=[READ])
     async def get_model(model_id: ModelId, registry: RegistryDep) -> ModelOut:
         return model_out(await point_read(registry.get, model_id))
 
+
+def _add_update_model(router: APIRouter) -> None:
     @router.put("/{model_id:model_id}", response_model=UpdatedOut,
                 openapi_extra={"requestBody": {"required": True, "content": {
                     "application/json": {"schema": UpdateRequest.model_json_schema()}}}},
@@ -163,6 +179,8 @@ def build_router(settings: Settings) -> APIRouter:
         model = await run_in_threadpool(lambda: registry.update(model_id, values, caller.actor, audit=audit))
         return UpdatedOut(model_id=model.id, model=model_out(model))
 
+
+def _add_delete_model(router: APIRouter) -> None:
     @router.delete("/{model_id:model_id}", response_model=DeletedOut,
                    summary="Delete a version (its file goes with its last reference)")
     async def delete_model(model_id: ModelId, registry: RegistryDep, caller: WriterDep) -> DeletedOut:
@@ -171,6 +189,8 @@ def build_router(settings: Settings) -> APIRouter:
         model = await run_in_threadpool(lambda: registry.delete(model_id, caller.actor, audit=audit))
         return DeletedOut(deleted_id=model.id)
 
+
+def _add_create_version(router: APIRouter) -> None:
     @router.post(
         "/{model_id:model_id}/versions",
         name="create_version",
@@ -203,10 +223,10 @@ def build_router(settings: Settings) -> APIRouter:
         response.headers["Location"] = f"/api/v1/models/{model.id}"
         return registered_out(model, "Model version created successfully")
 
+
+def _add_history(router: APIRouter) -> None:
     @router.get("/{model_id:model_id}/history", response_model=HistoryOut, dependencies=[READ],
                 summary="What happened to this version: creation, status changes, updates, upload")
     async def history(model_id: ModelId, registry: RegistryDep) -> HistoryOut:
         events = await run_in_threadpool(registry.history, model_id)
         return HistoryOut(model_id=model_id.lower(), events=[event_out(e) for e in events])
-
-    return router

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ...config import Settings
 from ...domain.audit import Action, describe_alias_move
 from ...domain.errors import Invalid, NotFound
 from ...domain.plans.aliases import ANY
@@ -41,7 +40,7 @@ def _utc(value: datetime | None, parameter: str) -> datetime | None:
     return None if value is None else as_utc(value, parameter)
 
 
-def build_router(settings: Settings) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1/models/by-name/{name}", tags=["names"], responses=ERRORS)
 
     @router.get("", response_model=NameOut, dependencies=[READ],

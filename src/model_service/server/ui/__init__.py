@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from ...domain.errors import RegistryError, Unauthorized
-from ..auth import PUBLIC, ReaderDep, WriterDep, is_ui_path
+from ..auth import PUBLIC, READ, ReaderDep, WriterDep, is_ui_path
 from ..errors import status_for
 from ..params import ModelId
 from . import actions, session, views
@@ -33,26 +33,38 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def build_router(figures: Figures) -> APIRouter:
     router = APIRouter(prefix="/ui", include_in_schema=False)
+    _add_pages(router, figures)
+    _add_actions(router)
+    _add_session(router)
+    return router
 
-    @router.get("", name="ui_dashboard")
-    async def dashboard(request: Request, caller: ReaderDep) -> Response:
+
+def _add_pages(router: APIRouter, figures: Figures) -> None:
+    """The pages that read: dashboard, models list, a model, its download, the comparison."""
+
+    @router.get("", name="ui_dashboard", dependencies=[READ])
+    async def dashboard(request: Request) -> Response:
         return await views.dashboard(request, figures)
 
-    @router.get("/models", name="ui_models")
-    async def models(request: Request, caller: ReaderDep) -> Response:
+    @router.get("/models", name="ui_models", dependencies=[READ])
+    async def models(request: Request) -> Response:
         return await views.models_list(request, figures)
 
-    @router.get("/models/{model_id:model_id}", name="ui_model")
-    async def model(model_id: ModelId, request: Request, caller: ReaderDep) -> Response:
+    @router.get("/models/{model_id:model_id}", name="ui_model", dependencies=[READ])
+    async def model(model_id: ModelId, request: Request) -> Response:
         return await views.model_page(request, model_id)
 
     @router.get("/models/{model_id:model_id}/download", name="ui_download")
     async def download(model_id: ModelId, request: Request, caller: ReaderDep) -> Response:
         return await views.download(request, model_id, caller.actor)
 
-    @router.get("/compare", name="ui_compare")
-    async def compare(request: Request, caller: ReaderDep) -> Response:
+    @router.get("/compare", name="ui_compare", dependencies=[READ])
+    async def compare(request: Request) -> Response:
         return await views.compare_page(request)
+
+
+def _add_actions(router: APIRouter) -> None:
+    """The forms that change a model: edit, status, alias, upload."""
 
     @router.post("/models/{model_id:model_id}/edit", name="ui_edit")
     async def edit(model_id: ModelId, request: Request, caller: WriterDep) -> Response:
@@ -70,6 +82,10 @@ def build_router(figures: Figures) -> APIRouter:
     async def upload(model_id: ModelId, request: Request, caller: WriterDep) -> Response:
         return await actions.upload(request, model_id, caller)
 
+
+def _add_session(router: APIRouter) -> None:
+    """Signing in and out (public: they are how a browser gets its key)."""
+
     @router.get("/login", name="ui_login_page", dependencies=[PUBLIC])
     async def login_page(request: Request) -> Response:
         return await actions.sign_in_page(request)
@@ -81,8 +97,6 @@ def build_router(figures: Figures) -> APIRouter:
     @router.post("/logout", name="ui_logout", dependencies=[PUBLIC])
     async def logout(request: Request) -> Response:
         return await actions.sign_out(request)
-
-    return router
 
 
 class StaticAssets(StaticFiles):

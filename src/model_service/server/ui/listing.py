@@ -80,8 +80,9 @@ class ListParams(BaseModel):
             if (key == "page" and value == 1) or (key == "limit" and value == PAGE_SIZES[0]):
                 continue
             if isinstance(value, datetime):
-                value = value.isoformat()
-            out[key] = value.value if isinstance(value, Status) else str(value)
+                out[key] = value.isoformat()
+            else:
+                out[key] = value.value if isinstance(value, Status) else str(value)
         return out
 
     def url(self, **changes: Any) -> str:
