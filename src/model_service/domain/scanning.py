@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .ports import TempBlob
@@ -45,7 +45,19 @@ PICKLE_FAMILY = frozenset({"pickle", "joblib", "cloudpickle", "pytorch", "torchs
 # Formats that hold data only: loading them runs no Python code.
 NON_EXECUTABLE = frozenset({"safetensors", "onnx"})
 
-DANGEROUS, SUSPICIOUS = "dangerous", "suspicious"
+Safety = Literal["dangerous", "suspicious"]
+"""How dangerous an import found in a pickle is."""
+DANGEROUS: Final = "dangerous"
+SUSPICIOUS: Final = "suspicious"
+
+
+def safety_of(value: object) -> Safety:
+    """A safety level read back (a stored scan, the scanner's report); ValueError for anything else."""
+    if value == DANGEROUS:
+        return DANGEROUS
+    if value == SUSPICIOUS:
+        return SUSPICIOUS
+    raise ValueError(f"{str(value)[:40]!r} is not a safety level")
 
 # ``ScanResult.reason`` codes
 FORMAT_NOT_SCANNED = "format_not_scanned"
@@ -66,7 +78,7 @@ class FoundGlobal:
 
     module: str
     name: str
-    safety: str  # DANGEROUS | SUSPICIOUS
+    safety: Safety
 
     def to_json(self) -> dict[str, str]:
         return {"module": self.module, "name": self.name, "safety": self.safety}
@@ -114,7 +126,8 @@ class ScanResult:
             scanned_at=None if scanned_at is None else datetime.fromisoformat(scanned_at),
             scanner=document.get("scanner"),
             scanner_version=document.get("scanner_version"),
-            globals=tuple(FoundGlobal(g["module"], g["name"], g["safety"]) for g in document.get("globals") or ()),
+            globals=tuple(FoundGlobal(g["module"], g["name"], safety_of(g["safety"]))
+                          for g in document.get("globals") or ()),
             reason=document.get("reason"),
             detail=document.get("detail"),
         )

@@ -44,6 +44,7 @@ from ..domain.scanning import (
     LocalFile,
     ScanResult,
     Verdict,
+    safety_of,
 )
 from . import child
 
@@ -232,7 +233,7 @@ class PickleScanner:
         now = self.clock()
         report = outcome.report or {}
         version = self.version
-        found = [FoundGlobal(_printable(module), _printable(name), level)
+        found = [FoundGlobal(_printable(module), _printable(name), safety_of(level))
                  for module, name, level in report.get("globals") or ()
                  if level == DANGEROUS or (level == SUSPICIOUS and (module, name) not in self.allowed)]
         found.sort(key=lambda g: g.safety != DANGEROUS)  # dangerous first, each kind in order of appearance

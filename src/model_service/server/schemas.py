@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonDict
@@ -24,7 +24,7 @@ from ..domain.models import (
     Status,
 )
 from ..domain.naming import MAX_NAME_LENGTH, NAME_PATTERN
-from ..domain.scanning import NOT_RECORDED_RESULT, ScanResult
+from ..domain.scanning import NOT_RECORDED_RESULT, Safety, ScanResult
 
 
 class _Strict(BaseModel):
@@ -100,9 +100,6 @@ class UpdateRequest(BaseModel):
     tags: list[str] | None = Field(None, json_schema_extra=_TAGS)
     status: str | None = Field(None, json_schema_extra=_OPTIONAL_STATUS)
     metrics: dict[str, Any] | None = Field(None, json_schema_extra=_METRICS)
-
-
-Safety = Literal["dangerous", "suspicious"]  # domain.scanning's DANGEROUS and SUSPICIOUS
 
 
 class ScanGlobalOut(BaseModel):
@@ -253,8 +250,7 @@ def human_size(size: int) -> str:
 def scan_out(scan: ScanResult | None) -> ScanOut:
     """A file's scan as the API shows it (a file uploaded before scanning: ``unscanned``)."""
     scan = scan or NOT_RECORDED_RESULT
-    # FoundGlobal.safety is typed str in the domain; the scanner only ever sets one of Safety's two values
-    found = [ScanGlobalOut.model_construct(module=g.module, name=g.name, safety=cast(Safety, g.safety))
+    found = [ScanGlobalOut.model_construct(module=g.module, name=g.name, safety=g.safety)
              for g in scan.globals]
     return ScanOut.model_construct(
         verdict=scan.verdict.value, executable=scan.executable, globals=found,
