@@ -260,13 +260,13 @@ class GridFsBlobStore:
         last = self.chunks.find_one({"files_id": files_id}, {"data": 1}, sort=[("n", DESCENDING)])
         return 0 if last is None else (count - 1) * self.chunk_size + len(last["data"])
 
-    def remove_leftover(self, upload: Leftover) -> int:
-        if upload.kind not in ("pending", "chunks") or not ObjectId.is_valid(upload.name):
-            raise Invalid(f"Not a temporary upload of this store: {upload.kind} {upload.name!r}",
+    def remove_leftover(self, leftover: Leftover) -> int:
+        if leftover.kind not in ("pending", "chunks") or not ObjectId.is_valid(leftover.name):
+            raise Invalid(f"Not a temporary upload of this store: {leftover.kind} {leftover.name!r}",
                           code="invalid_temp_upload")
-        file_id = ObjectId(upload.name)
+        file_id = ObjectId(leftover.name)
         try:
-            if upload.kind == "pending":
+            if leftover.kind == "pending":
                 document = self.files.find_one_and_delete({"_id": file_id, "metadata.state": PENDING}, {"length": 1})
                 if document is None:
                     return 0
