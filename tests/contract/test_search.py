@@ -223,7 +223,7 @@ def test_metric_updates_are_searchable(metadata_store, catalog):
 
 
 def test_deleted_versions_leave_no_search_rows(metadata_store, catalog):
-    metadata_store.delete(catalog[0], lambda key: None, "bob", later(9))
+    metadata_store.delete(catalog[0], lambda _sha256: None, "bob", later(9))
     assert found(metadata_store, "tags = 'production' AND algorithm = 'xgboost'") == []
     assert names(metadata_store, TextSearch("card pay")) == []
 
