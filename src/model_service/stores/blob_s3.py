@@ -55,15 +55,7 @@ from ..domain.errors import Invalid, NotFound, TooLarge, Unavailable
 from ..domain.ports import Health, Leftover, StoredBlob
 
 if TYPE_CHECKING:  # boto3-stubs[s3], installed with the lint extra; boto3 itself has no types
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import (
-        CompletedPartTypeDef,
-        CopySourceTypeDef,
-        ListMultipartUploadsRequestTypeDef,
-        ListObjectsV2RequestTypeDef,
-        MultipartUploadTypeDef,
-        ObjectTypeDef,
-    )
+    from mypy_boto3_s3 import S3Client, type_defs
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +112,10 @@ class S3BlobStore:
     def from_url(cls, url: str, *, endpoint_url: str | None = None, **options: Any) -> S3BlobStore:
         """Build the store of ``s3://bucket/prefix`` and check that its bucket is there."""
         bucket, prefix = parse_s3_url(url)
-        config = Config(
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=10,
-            read_timeout=60,
-            max_pool_connections=64,  # each download in flight holds one connection
-        )
+        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60,
+                        max_pool_connections=64)  # each download in flight holds one connection
         if endpoint_url:
-            # S3-compatible servers: path-style URLs, and checksums only where S3 requires them
-            # (many do not implement the newer flexible checksums boto3 sends to AWS by default).
+            # S3-compatible servers: path-style URLs; checksums only where S3 needs them (many lack boto3's newer ones)
             config = config.merge(Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
                                          response_checksum_validation="when_required"))
         try:
@@ -310,8 +297,8 @@ class S3BlobStore:
         raise Invalid(f"Not a temporary upload of this store: {leftover.kind} {leftover.name!r}",
                       code="invalid_temp_upload")
 
-    def _objects(self, prefix: str, action: str) -> Iterator[ObjectTypeDef]:
-        request: ListObjectsV2RequestTypeDef = {"Bucket": self.bucket, "Prefix": prefix}
+    def _objects(self, prefix: str, action: str) -> Iterator[type_defs.ObjectTypeDef]:
+        request: type_defs.ListObjectsV2RequestTypeDef = {"Bucket": self.bucket, "Prefix": prefix}
         while True:
             try:
                 page = self.client.list_objects_v2(**request)
@@ -323,8 +310,8 @@ class S3BlobStore:
                 return
             request["ContinuationToken"] = token
 
-    def _multipart_uploads(self, prefix: str) -> Iterator[MultipartUploadTypeDef]:
-        request: ListMultipartUploadsRequestTypeDef = {"Bucket": self.bucket, "Prefix": prefix}
+    def _multipart_uploads(self, prefix: str) -> Iterator[type_defs.MultipartUploadTypeDef]:
+        request: type_defs.ListMultipartUploadsRequestTypeDef = {"Bucket": self.bucket, "Prefix": prefix}
         while True:
             try:
                 page = self.client.list_multipart_uploads(**request)
@@ -386,7 +373,7 @@ class S3Upload:
         self.temp_key = store.temp_key(f"upload-{uuid.uuid4().hex}")
         self._buffer = bytearray()
         self._upload_id: str | None = None  # of the multipart upload, until completed or aborted
-        self._parts: list[CompletedPartTypeDef] = []
+        self._parts: list[type_defs.CompletedPartTypeDef] = []
         self.size = 0
         self._finished = False
         self._released = False
@@ -449,7 +436,7 @@ class S3Upload:
             raise RuntimeError("commit() needs a finished upload that was not aborted")
         if store.size(key) is not None:
             return False
-        source: CopySourceTypeDef = {"Bucket": store.bucket, "Key": self.temp_key}
+        source: type_defs.CopySourceTypeDef = {"Bucket": store.bucket, "Key": self.temp_key}
         try:
             if self.size <= store.copy_threshold:
                 self._client.copy_object(Bucket=store.bucket, Key=final, CopySource=source,
