@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -21,7 +22,7 @@ from .helpers import T0, RecordingBlob, draft, later
 def versions(metadata_store):
     """fraud v1.0, v1.1, v1.2 and churn v1.0."""
     made = [metadata_store.create_version(draft("fraud", at=later(i))) for i in range(3)]
-    return made + [metadata_store.create_version(draft("churn", at=later(3)))]
+    return [*made, metadata_store.create_version(draft("churn", at=later(3)))]
 
 
 def test_names_resolve_to_versions(metadata_store, versions):
@@ -94,7 +95,7 @@ def test_every_move_is_recorded_once_and_time_travel_works(metadata_store, versi
 def test_deleting_a_version_removes_its_aliases_on_record(metadata_store, versions):
     metadata_store.move_alias("fraud", "production", versions[1].id, ANY, "ops", later(10))
     metadata_store.move_alias("fraud", "champion", versions[1].id, ANY, "ops", later(10))
-    metadata_store.delete(versions[1].id, lambda key: None, "dave", later(11))
+    metadata_store.delete(versions[1].id, lambda _sha256: None, "dave", later(11))
     assert metadata_store.aliases("fraud") == []
     removals = [e for e in metadata_store.name_events("fraud", kinds=("alias",)) if e.data["to_version"] is None]
     assert sorted(e.data["alias"] for e in removals) == ["champion", "production"]
@@ -128,7 +129,7 @@ def test_concurrent_compare_and_swap_moves_apply_each_exactly_once(metadata_stor
     moves = metadata_store.name_events("race", alias="production")
     assert len(moves) == len(chain)
     assert metadata_store.get_alias("race", "production").model_id == chain[-1].id
-    for before, after in zip(moves, moves[1:], strict=False):  # an unbroken chain
+    for before, after in itertools.pairwise(moves):  # an unbroken chain
         assert after.data["from_version"] == before.data["to_version"]
 
 
@@ -185,7 +186,7 @@ def test_value_counts_of_tags_most_used_first_ties_by_tag(metadata_store):
 def test_value_counts_of_tags_follow_deletions_and_tag_changes(metadata_store):
     kept = metadata_store.create_version(draft("kept", tags=("prod", "fraud")))
     gone = metadata_store.create_version(draft("gone", tags=("prod", "gamma"), at=later(1)))
-    metadata_store.delete(gone.id, lambda sha256: None, "ops", later(2))
+    metadata_store.delete(gone.id, lambda _sha256: None, "ops", later(2))
     assert metadata_store.value_counts("tags", 10) == [("fraud", 1), ("prod", 1)]
     metadata_store.update(kept.id, {"tags": ("fraud", "beta")}, "ops", later(3))
     assert metadata_store.value_counts("tags", 10) == [("beta", 1), ("fraud", 1)]
@@ -195,7 +196,7 @@ def test_value_counts_of_algorithms_and_statuses_count_live_versions(metadata_st
     for index, algorithm in enumerate(["xgboost", "lightgbm", "xgboost", "Torch", "xgboost", "lightgbm"]):
         metadata_store.create_version(draft(f"m{index}", algorithm=algorithm, at=later(index)))
     gone = metadata_store.create_version(draft("gone", algorithm="lightgbm", at=later(9)))
-    metadata_store.delete(gone.id, lambda sha256: None, "ops", later(10))
+    metadata_store.delete(gone.id, lambda _sha256: None, "ops", later(10))
     assert metadata_store.value_counts("algorithm", 10) == [("xgboost", 3), ("lightgbm", 2), ("Torch", 1)]
     assert metadata_store.value_counts("algorithm", 1) == [("xgboost", 3)]
     first = metadata_store.search(SearchQuery(limit=1)).items[0]
@@ -228,12 +229,14 @@ def downloads(metadata_store):
     return a, b
 
 
-def test_downloads_are_counted_per_utc_day(metadata_store, downloads):
+@pytest.mark.usefixtures("downloads")
+def test_downloads_are_counted_per_utc_day(metadata_store):
     assert metadata_store.downloads_by_day(JAN1, at_jan(6)) == {
         date(2026, 1, 1): 1, date(2026, 1, 2): 3, date(2026, 1, 3): 1, date(2026, 1, 5): 1}  # no Jan 4
 
 
-def test_the_download_window_is_half_open(metadata_store, downloads):
+@pytest.mark.usefixtures("downloads")
+def test_the_download_window_is_half_open(metadata_store):
     assert metadata_store.downloads_by_day(at_jan(2), at_jan(3)) == {date(2026, 1, 2): 3}
     assert metadata_store.downloads_by_day(at_jan(2, 0, 0, 0, 1), at_jan(3, 0, 0, 0, 1)) == {
         date(2026, 1, 2): 2, date(2026, 1, 3): 1}
@@ -241,7 +244,8 @@ def test_the_download_window_is_half_open(metadata_store, downloads):
     assert metadata_store.downloads_by_day(at_jan(2), at_jan(2)) == {}
 
 
-def test_download_days_are_utc_whatever_the_zone_of_the_bounds(metadata_store, downloads):
+@pytest.mark.usefixtures("downloads")
+def test_download_days_are_utc_whatever_the_zone_of_the_bounds(metadata_store):
     tokyo = timezone(timedelta(hours=9))
     assert metadata_store.downloads_by_day(at_jan(2).astimezone(tokyo), at_jan(3).astimezone(tokyo)) == {
         date(2026, 1, 2): 3}
@@ -249,6 +253,6 @@ def test_download_days_are_utc_whatever_the_zone_of_the_bounds(metadata_store, d
 
 def test_downloads_of_deleted_versions_still_count(metadata_store, downloads):
     a, _ = downloads
-    metadata_store.delete(a.id, lambda sha256: None, "ops", at_jan(6))
+    metadata_store.delete(a.id, lambda _sha256: None, "ops", at_jan(6))
     assert metadata_store.downloads_by_day(JAN1, at_jan(6)) == {
         date(2026, 1, 1): 1, date(2026, 1, 2): 3, date(2026, 1, 3): 1, date(2026, 1, 5): 1}

@@ -63,6 +63,18 @@ def test_nothing_is_visible_before_commit_and_abort_discards(blob_store):
         blob_store.open(key)
 
 
+def test_finishing_twice_is_harmless_and_writing_after_it_is_refused(blob_store):
+    upload = blob_store.begin_upload()
+    upload.write(b"done")
+    upload.finish()
+    upload.finish()
+    with pytest.raises(RuntimeError):
+        upload.write(b"more")
+    upload.abort()
+    with pytest.raises(RuntimeError):
+        upload.write(b"more")
+
+
 def test_committing_existing_content_keeps_one_blob(blob_store):
     key = put(blob_store, b"same")
     upload = blob_store.begin_upload()

@@ -217,7 +217,7 @@ def test_every_write_appends_the_record_its_hook_makes_of_the_result(metadata_st
     metadata_store.update(model.id, {"description": "new"}, "alice", later(1), audit=hook(CALLER, Action.UPDATE))
     metadata_store.move_alias("fraud", "production", model.id, None, "alice", later(2),
                               audit=hook(CALLER, Action.ALIAS_SET, describe_alias_move))
-    metadata_store.delete(model.id, lambda sha256: None, "alice", later(3), audit=hook(CALLER, Action.DELETE))
+    metadata_store.delete(model.id, lambda _sha256: None, "alice", later(3), audit=hook(CALLER, Action.DELETE))
     metadata_store.add_key(api_key(), audit=hook(CALLER, Action.KEY_CREATE, lambda _: {"details": {"k": 1}}))
     metadata_store.revoke_key(api_key().key_id, "alice", later(4),
                               audit=hook(CALLER, Action.KEY_REVOKE, lambda key: {"details": {"by": key.revoked_by}}))
@@ -235,7 +235,7 @@ def test_every_write_appends_the_record_its_hook_makes_of_the_result(metadata_st
 
 
 def test_a_hook_that_records_nothing_appends_nothing(metadata_store):
-    metadata_store.create_version(draft(), audit=lambda model: None)
+    metadata_store.create_version(draft(), audit=lambda _model: None)
 
     assert metadata_store.audit_records(AuditQuery()) == []
 
@@ -243,7 +243,7 @@ def test_a_hook_that_records_nothing_appends_nothing(metadata_store):
 def test_a_write_whose_record_cannot_be_made_is_undone_where_the_store_has_transactions(metadata_store):
     """SQL: the write and its record are one transaction. MongoDB appends the record after the
     write, which has happened by then and stands."""
-    def broken(model):
+    def broken(_model):
         raise RuntimeError("no record")
 
     with pytest.raises(RuntimeError):

@@ -94,8 +94,7 @@ def test_concurrent_writers_get_unique_gap_free_versions(metadata_store):
     def write():
         barrier.wait()
         try:
-            for _ in range(each):
-                created.append(metadata_store.create_version(draft()))
+            created.extend(metadata_store.create_version(draft()) for _ in range(each))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -8,7 +8,7 @@ from model_service.stores.sql.schema import metadata
 from model_service.stores.sql.store import SqlMetadataStore
 
 
-def _ours(name, type_, parent_names):
+def _ours(name, type_, _parent_names):
     """The SQLite full-text index (a virtual table and its shadow tables) is not in the metadata."""
     return not (type_ == "table" and name and name.startswith("models_fts"))
 

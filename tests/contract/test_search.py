@@ -16,6 +16,7 @@ from model_service.domain.query import (
     FieldRef,
     InList,
     IsNull,
+    Like,
     SearchQuery,
     SimpleFilters,
     TextSearch,
@@ -222,7 +223,7 @@ def test_metric_updates_are_searchable(metadata_store, catalog):
 
 
 def test_deleted_versions_leave_no_search_rows(metadata_store, catalog):
-    metadata_store.delete(catalog[0], lambda key: None, "bob", later(9))
+    metadata_store.delete(catalog[0], lambda _sha256: None, "bob", later(9))
     assert found(metadata_store, "tags = 'production' AND algorithm = 'xgboost'") == []
     assert names(metadata_store, TextSearch("card pay")) == []
 
@@ -277,6 +278,13 @@ def test_pages_and_totals(searched):
 def test_an_impossible_page_is_refused(metadata_store):
     with pytest.raises(Malformed):
         metadata_store.search(SearchQuery(offset=-1))
+
+
+def test_a_like_on_a_metric_is_refused(searched):
+    """The filter language refuses LIKE on a number; a tree built by hand with one is refused
+    too, not answered as "has the metric"."""
+    with pytest.raises(Malformed):
+        searched.search(SearchQuery(where=Like(FieldRef("metric", "f1_score", ValueType.NUMBER), "0.9%")))
 
 
 def test_every_documented_field_can_be_filtered(searched):

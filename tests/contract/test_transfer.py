@@ -38,7 +38,7 @@ def source(metadata_store):
     store.move_alias("fraud", "staging", fraud[2].id, ANY, "ops", later(16))
     store.move_alias("churn", "production", churn.id, None, "ops", later(17))
     gone = store.create_version(draft("churn", at=later(18)))
-    store.delete(gone.id, lambda sha256: None, "ops", later(19))
+    store.delete(gone.id, lambda _sha256: None, "ops", later(19))
     return store
 
 

@@ -68,7 +68,7 @@ from typing import IO, Any, BinaryIO
 from .. import __version__
 from ..domain.errors import NotFound
 from ..domain.models import FileInfo
-from ..domain.ports import BlobStore, ModelRecord
+from ..domain.ports import BlobReader, BlobStore, ModelRecord
 from .archive_codec import (
     alias_to_json,
     audit_to_json,
@@ -141,9 +141,10 @@ def export_registry(source: Stores, out: BinaryIO, *, compress: bool = False, or
     summary = ExportSummary()
     started = time.monotonic()
     now = datetime.now(UTC)
+    # typeshed's tarfile.open() lacks copybufsize (addfile's copy buffer), which it passes on to TarFile()
     with _compressed(out, compress) as stream, _DigestSet() as seen, \
-            tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT, bufsize=chunk_size,
-                         copybufsize=chunk_size) as tar:
+            tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
+                         bufsize=chunk_size, copybufsize=chunk_size) as tar:
         writer = _Writer(tar, int(now.timestamp()))
         writer.json(MANIFEST, {"format": FORMAT, "format_version": FORMAT_VERSION, "service_version": __version__,
                                "created_at": now.isoformat(), "source": dict(origin or {}),
@@ -200,7 +201,7 @@ def _export_blob(blobs: BlobStore, file: FileInfo, record: ModelRecord, writer: 
         reader = None if size is None else blobs.open(file.sha256)
     except NotFound:
         reader = None
-    if reader is None:
+    if reader is None or size is None:
         summary.problems.append(f"{what} is missing from the blob store: left out of the archive")
         return
     try:
@@ -223,14 +224,14 @@ class _ExactBytes:
     """A blob as tarfile reads a member's content: exactly ``size`` bytes (its header said so),
     hashed on the way. A blob that ends early is padded with zeros (``missing`` counts them)."""
 
-    def __init__(self, reader: Any, size: int):
+    def __init__(self, reader: BlobReader, size: int):
         self._reader = reader
         self._remaining = size
         self.digest = hashlib.sha256()
         self.missing = 0
 
-    def read(self, n: int) -> bytes:
-        n = min(n, self._remaining)
+    def read(self, n: int = -1, /) -> bytes:
+        n = self._remaining if n < 0 else min(n, self._remaining)
         parts, got = [], 0
         while got < n:
             chunk = b"" if self.missing else self._reader.read(n - got)[: n - got]
@@ -264,7 +265,7 @@ class _Writer:
         data = json.dumps(document, indent=1).encode() + b"\n"
         self.tar.addfile(self._info(name, len(data)), io.BytesIO(data))
 
-    def blob(self, sha256: str, size: int, content: Any) -> None:
+    def blob(self, sha256: str, size: int, content: _ExactBytes) -> None:
         self.tar.addfile(self._info(f"blobs/{sha256}", size), content)
         self.blob_members += 1
         self.blob_bytes += size

@@ -31,8 +31,17 @@ def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+def _parse_time(value: str) -> datetime:
+    """A time as :func:`_time` writes it, with its UTC offset. Null, or a time without an offset,
+    is not one (TypeError, ValueError: :func:`decode` refuses the line) — no store takes either."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"the time {value[:40]!r} has no UTC offset")
+    return parsed
+
+
+def _parse_optional_time(value: str | None) -> datetime | None:
+    return None if value is None else _parse_time(value)
 
 
 # ---- versions and their events --------------------------------------------------------------------
@@ -117,7 +126,8 @@ def key_from_json(data: Mapping[str, Any]) -> ApiKey:
     return ApiKey(key_id=data["key_id"], name=data["name"], scopes=tuple(Scope(s) for s in data["scopes"]),
                   name_prefix=data["name_prefix"], secret_hash=data["secret_hash"],
                   created_at=_parse_time(data["created_at"]), created_by=data["created_by"],
-                  expires_at=_parse_time(data["expires_at"]), revoked_at=_parse_time(data["revoked_at"]),
+                  expires_at=_parse_optional_time(data["expires_at"]),
+                  revoked_at=_parse_optional_time(data["revoked_at"]),
                   revoked_by=data["revoked_by"])
 
 

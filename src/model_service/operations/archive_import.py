@@ -89,7 +89,8 @@ def import_registry(source: BinaryIO, target: Stores, *, chunk_size: int = ARCHI
     with tempfile.TemporaryDirectory(prefix="model-service-import-") as spool:
         reader = _ArchiveReader(target, Path(spool), summary, chunk_size)
         try:
-            with tarfile.open(fileobj=_decompressed(source), mode="r|", bufsize=chunk_size) as tar:
+            # typeshed's fileobj is for every mode; a stream ("r|") is only ever read: _ZstdReader has read() alone
+            with tarfile.open(fileobj=_decompressed(source), mode="r|", bufsize=chunk_size) as tar:  # type: ignore[call-overload]
                 reader.read(tar)
         except tarfile.TarError as exc:  # a member cut short, a stream that is not tar (or zstd) at all
             reader.truncated(str(exc))
@@ -145,9 +146,9 @@ class _ArchiveReader:
                 self.end = self._json(tar, member)
             elif match := BLOB_MEMBER.fullmatch(name):
                 self.blob_members += 1
-                self._blob(tar.extractfile(member), match.group(1), member.size)
+                self._blob(_content(tar, member), match.group(1), member.size)
             elif LINES_MEMBER.fullmatch(name) and name not in self.spooled:
-                self._spool(tar.extractfile(member), name)
+                self._spool(_content(tar, member), name)
             else:
                 self._failure(f"member {name[:200]!r} is unexpected in an archive: ignored")
         if self.end is None or self.end.get("complete") is not True:
@@ -166,7 +167,7 @@ class _ArchiveReader:
             raise Malformed(f"{member.name} is {member.size} bytes: not a manifest of this service",
                             code="invalid_archive")
         try:
-            document = json.loads(tar.extractfile(member).read())
+            document = json.loads(_content(tar, member).read())
         except ValueError:
             document = None
         if not isinstance(document, dict):
@@ -217,9 +218,10 @@ class _ArchiveReader:
         blobs = end.get("blobs") or {}
         if blobs.get("members") != self.blob_members:
             self._failure(f"the archive holds {self.blob_members} files, its manifest lists {blobs.get('members')}")
-        usable = []
+        usable: list[tuple[str, Path]] = []
         for entry in listed:
-            name, spooled = entry.get("name"), self.spooled.get(entry.get("name"))
+            name: str = entry["name"]
+            spooled = self.spooled.get(name)
             if spooled is None:
                 self._failure(f"{name} is missing from the archive: its {entry.get('lines')} lines are not imported")
             elif (spooled.sha256, spooled.size) != (entry.get("sha256"), entry.get("size")):
@@ -270,10 +272,18 @@ class _ArchiveReader:
         self.summary.failures.append(message)
 
 
-def _decompressed(source: BinaryIO) -> BinaryIO:
+def _content(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    """The bytes of a member the reader has checked is a file (of which ``extractfile`` never says None)."""
+    content = tar.extractfile(member)
+    if content is None:
+        raise Malformed(f"member {member.name[:200]!r} is not a file", code="invalid_archive")
+    return content
+
+
+def _decompressed(source: BinaryIO) -> BinaryIO | _ZstdReader:
     """``source`` as a tar stream: decompressed if it starts with Zstandard's magic number."""
     if not hasattr(source, "peek"):
-        source = io.BufferedReader(source)  # type: ignore[arg-type]
+        source = io.BufferedReader(source)  # type: ignore[type-var]  # BinaryIO declares no readinto, which a raw stream has
     if source.peek(len(ZSTD_MAGIC))[: len(ZSTD_MAGIC)] != ZSTD_MAGIC:
         return source
     import zstandard

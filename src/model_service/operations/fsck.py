@@ -112,8 +112,8 @@ def scrub(metadata: MetadataStore, blobs: BlobStore, *, now: datetime, repair: b
         report.versions += len(entry.references)
         if entry.blob is not None:
             report.blobs += 1
-        for problem, known in _check(entry, blobs, rehash, report):
-            problem = _confirmed(problem, metadata, blobs)
+        for found, known in _check(entry, blobs, rehash, report):
+            problem = _confirmed(found, metadata, blobs)
             if problem is None:
                 continue
             if known:
@@ -192,12 +192,15 @@ def _rehash(blobs: BlobStore, key: str, report: FsckReport) -> tuple[str, str] |
 
 def _confirmed(problem: Problem, metadata: MetadataStore, blobs: BlobStore) -> Problem | None:
     """The problem if a second look still shows it (the walk's two listings are not one snapshot)."""
+    sha256 = problem.sha256
+    if sha256 is None:  # not about a blob: nothing to look at again
+        return problem
     if problem.kind == ORPHAN_BLOB:
-        return None if is_referenced(metadata, problem.sha256) or blobs.size(problem.sha256) is None else problem
-    if problem.kind == MISSING_BLOB and blobs.size(problem.sha256) is not None:
+        return None if is_referenced(metadata, sha256) or blobs.size(sha256) is None else problem
+    if problem.kind == MISSING_BLOB and blobs.size(sha256) is not None:
         return None  # committed meanwhile
     if problem.kind in DAMAGE:  # and versions deleted meanwhile are no concern
-        problem.model_ids = [m for m in problem.model_ids if _still_references(metadata, m, problem.sha256)]
+        problem.model_ids = [m for m in problem.model_ids if _still_references(metadata, m, sha256)]
         return problem if problem.model_ids else None
     return problem
 
@@ -220,16 +223,21 @@ class _Repairs:
         self.auditor = Auditor(metadata, clock=clock)
 
     def repair(self, problem: Problem) -> None:
+        """Repair a problem of one blob (what ``_check`` finds: each names its sha256)."""
+        sha256 = problem.sha256
+        if sha256 is None:
+            return
         try:
             if problem.kind == ORPHAN_BLOB:
-                removed = self.metadata.delete_blob_if_unreferenced(problem.sha256, self.blobs.delete)
+                removed = self.metadata.delete_blob_if_unreferenced(sha256, self.blobs.delete)
                 problem.repaired = "blob deleted" if removed else "kept: a version references it now"
             elif problem.kind in DAMAGE:
                 marked = [m for m in problem.model_ids if self._mark_corrupted(m, problem.kind)]
-                problem.repaired = f"{len(marked)} version(s) marked corrupted" if marked else None
-                if marked and self.drop_damaged and problem.kind != MISSING_BLOB \
-                        and self.blobs.size(problem.sha256) is not None:
-                    self.blobs.delete(problem.sha256)
+                if not marked:
+                    return
+                problem.repaired = f"{len(marked)} version(s) marked corrupted"
+                if self.drop_damaged and problem.kind != MISSING_BLOB and self.blobs.size(sha256) is not None:
+                    self.blobs.delete(sha256)
                     problem.repaired += "; damaged blob deleted"
         except RegistryError as exc:
             problem.detail += f"; repair failed: {exc.message}"

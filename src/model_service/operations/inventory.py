@@ -53,7 +53,8 @@ def walk(metadata: MetadataStore, blobs: BlobStore) -> Iterator[Entry]:
     blob = next(stored, None)
     reference = next(referenced, None)
     while blob is not None or reference is not None:
-        key = min(k for k in (blob and blob.key, reference and reference.sha256) if k is not None)
+        key = min(k for k in (None if blob is None else blob.key, None if reference is None else reference.sha256)
+                  if k is not None)
         entry = Entry(key, blob if blob is not None and blob.key == key else None)
         if entry.blob is not None:
             blob = next(stored, None)

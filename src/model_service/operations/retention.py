@@ -76,10 +76,11 @@ class Rule:
         keep: set[str] = set()
         if self.keep_newest is not None:
             keep.update(model.id for model in versions[:self.keep_newest])
-        if self.keep_best is not None and self.keep_best > 0:
-            measured = [m for m in versions if isinstance(m.metrics.get(self.metric), (int, float))]
+        metric = self.metric  # set whenever keep_best is (``__post_init__``)
+        if self.keep_best is not None and self.keep_best > 0 and metric is not None:
+            measured = [m for m in versions if isinstance(m.metrics.get(metric), (int, float))]
             # best first; among equals the newer (``versions`` is newest first and the sort is stable)
-            measured.sort(key=lambda m: m.metrics[self.metric], reverse=self.higher_is_better)
+            measured.sort(key=lambda m: m.metrics[metric], reverse=self.higher_is_better)
             keep.update(model.id for model in measured[:self.keep_best])
         return keep
 
@@ -239,16 +240,14 @@ def _all(metadata: MetadataStore, where: Node | None, sort: tuple[SortKey, ...])
 def _names(metadata: MetadataStore, prefix: str) -> Iterator[tuple[str, list[ModelVersion]]]:
     """Each name starting with ``prefix`` and its versions, newest first."""
     where = Like(_NAME, _like_prefix(prefix)) if prefix else None
-    name: str | None = None
-    versions: list[ModelVersion] = []
+    versions: list[ModelVersion] = []  # of one name: versions[0].name
     for model in _all(metadata, where, _BY_NAME_NEWEST):
-        if model.name != name:
-            if versions:
-                yield name, versions
-            name, versions = model.name, []
+        if versions and model.name != versions[0].name:
+            yield versions[0].name, versions
+            versions = []
         versions.append(model)
     if versions:
-        yield name, versions
+        yield versions[0].name, versions
 
 
 def _like_prefix(prefix: str) -> str:

@@ -14,6 +14,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,17 +54,23 @@ class LocalUpload:
         return self.path
 
     def write(self, data: bytes) -> None:
+        fd = self._fd
+        if fd is None:
+            raise RuntimeError("write() after finish() or abort()")
         view = memoryview(data)
         try:
             while view:
-                written = os.write(self._fd, view)
+                written = os.write(fd, view)
                 view = view[written:]
         except OSError as exc:
             raise _translate(exc, "writing an upload") from exc
 
     def finish(self) -> None:
+        fd = self._fd
+        if fd is None:  # finished already (or aborted)
+            return
         try:
-            os.fsync(self._fd)
+            os.fsync(fd)
         except OSError as exc:
             raise _translate(exc, "flushing an upload") from exc
         self._close()
@@ -85,10 +92,8 @@ class LocalUpload:
 
     def abort(self) -> None:
         self._close()
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
     def _close(self) -> None:
         if self._fd is not None:
@@ -98,10 +103,14 @@ class LocalUpload:
 
 class LocalReader:
     def __init__(self, path: Path, offset: int):
-        self._file = open(path, "rb", buffering=0)
-        self.size = os.fstat(self._file.fileno()).st_size
-        if offset:
-            self._file.seek(offset)
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - the reader holds it open until close()
+        try:
+            self.size = os.fstat(self._file.fileno()).st_size
+            if offset:
+                self._file.seek(offset)
+        except BaseException:
+            self._file.close()
+            raise
 
     def read(self, n: int) -> bytes:
         return self._file.read(n) or b""
@@ -198,11 +207,11 @@ class LocalBlobStore:
         except OSError as exc:
             raise _translate(exc, "listing temporary uploads") from exc
 
-    def remove_leftover(self, upload: Leftover) -> int:
-        if upload.kind != "file" or "/" in upload.name or upload.name in ("", ".", ".."):
-            raise Invalid(f"Not a temporary upload of this store: {upload.kind} {upload.name!r}",
+    def remove_leftover(self, leftover: Leftover) -> int:
+        if leftover.kind != "file" or "/" in leftover.name or leftover.name in ("", ".", ".."):
+            raise Invalid(f"Not a temporary upload of this store: {leftover.kind} {leftover.name!r}",
                           code="invalid_temp_upload")
-        path = self.tmp_dir / upload.name
+        path = self.tmp_dir / leftover.name
         try:
             stat = path.stat()
             path.unlink()

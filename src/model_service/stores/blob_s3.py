@@ -43,7 +43,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -53,6 +53,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from ..domain.errors import Invalid, NotFound, TooLarge, Unavailable
 from ..domain.ports import Health, Leftover, StoredBlob
+
+if TYPE_CHECKING:  # boto3-stubs[s3], installed with the lint extra; boto3 itself has no types
+    from mypy_boto3_s3 import S3Client, type_defs
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ class S3BlobStore:
     """Blobs under ``prefix`` in ``bucket``, through ``client`` (a boto3 S3 client, which is
     thread-safe: one per store, shared by every request)."""
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "", *, part_size: int = PART_SIZE,
+    def __init__(self, client: S3Client, bucket: str, prefix: str = "", *, part_size: int = PART_SIZE,
                  copy_threshold: int = MAX_COPY_OBJECT, endpoint_url: str | None = None):
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
             raise ValueError(f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
@@ -109,16 +112,12 @@ class S3BlobStore:
     def from_url(cls, url: str, *, endpoint_url: str | None = None, **options: Any) -> S3BlobStore:
         """Build the store of ``s3://bucket/prefix`` and check that its bucket is there."""
         bucket, prefix = parse_s3_url(url)
-        config = Config(
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=10,
-            read_timeout=60,
-            max_pool_connections=64,  # each download in flight holds one connection
-            # S3-compatible servers: path-style URLs, and checksums only where S3 requires them
-            # (many do not implement the newer flexible checksums boto3 sends to AWS by default).
-            **({"s3": {"addressing_style": "path"}, "request_checksum_calculation": "when_required",
-                "response_checksum_validation": "when_required"} if endpoint_url else {}),
-        )
+        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60,
+                        max_pool_connections=64)  # each download in flight holds one connection
+        if endpoint_url:
+            # S3-compatible servers: path-style URLs; checksums only where S3 needs them (many lack boto3's newer ones)
+            config = config.merge(Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
+                                         response_checksum_validation="when_required"))
         try:
             client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
         except (BotoCoreError, ValueError) as exc:
@@ -203,10 +202,10 @@ class S3BlobStore:
             if code in _NOT_FOUND:
                 raise _missing(key) from None
             if code == "InvalidRange":  # at or past the end: nothing left to read
-                size = self.size(key)
-                if size is None:
+                whole = self.size(key)
+                if whole is None:
                     raise _missing(key) from None
-                return S3Reader(self, None, size)
+                return S3Reader(self, None, whole)
             raise self.translate(exc, "opening a blob") from None
         except BotoCoreError as exc:
             raise self.translate(exc, "opening a blob") from None
@@ -271,19 +270,20 @@ class S3BlobStore:
                 if last < older_than:  # an upload in flight sends a part at least every few seconds
                     yield Leftover("multipart", f"{upload['Key']}?uploadId={upload['UploadId']}", size, last)
 
-    def remove_leftover(self, upload: Leftover) -> int:
+    def remove_leftover(self, leftover: Leftover) -> int:
         try:
-            if upload.kind == "object" and upload.name.startswith(self._full("tmp/")):
+            if leftover.kind == "object" and leftover.name.startswith(self._full("tmp/")):
                 try:
-                    size = int(self.client.head_object(Bucket=self.bucket, Key=upload.name)["ContentLength"])
+                    size = int(self.client.head_object(Bucket=self.bucket, Key=leftover.name)["ContentLength"])
                 except ClientError as exc:
                     if _error_code(exc) in _NOT_FOUND:
                         return 0
                     raise
-                self.client.delete_object(Bucket=self.bucket, Key=upload.name)
+                self.client.delete_object(Bucket=self.bucket, Key=leftover.name)
                 return size
-            key, _, upload_id = upload.name.partition("?uploadId=")
-            if upload.kind == "multipart" and upload_id and key.startswith((self._full("tmp/"), self._full("sha256/"))):
+            key, _, upload_id = leftover.name.partition("?uploadId=")
+            ours = key.startswith((self._full("tmp/"), self._full("sha256/")))
+            if leftover.kind == "multipart" and upload_id and ours:
                 try:
                     size = self._parts(key, upload_id)[0]
                     self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
@@ -294,33 +294,34 @@ class S3BlobStore:
                 return size
         except (BotoCoreError, ClientError) as exc:
             raise self.translate(exc, "removing a temporary upload") from None
-        raise Invalid(f"Not a temporary upload of this store: {upload.kind} {upload.name!r}",
+        raise Invalid(f"Not a temporary upload of this store: {leftover.kind} {leftover.name!r}",
                       code="invalid_temp_upload")
 
-    def _objects(self, prefix: str, action: str) -> Iterator[dict[str, Any]]:
-        token: str | None = None
+    def _objects(self, prefix: str, action: str) -> Iterator[type_defs.ObjectTypeDef]:
+        request: type_defs.ListObjectsV2RequestTypeDef = {"Bucket": self.bucket, "Prefix": prefix}
         while True:
             try:
-                page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix,
-                                                   **({"ContinuationToken": token} if token else {}))
+                page = self.client.list_objects_v2(**request)
             except (BotoCoreError, ClientError) as exc:
                 raise self.translate(exc, action) from None
             yield from page.get("Contents", [])
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return
+            request["ContinuationToken"] = token
 
-    def _multipart_uploads(self, prefix: str) -> Iterator[dict[str, Any]]:
-        markers: dict[str, str] = {}
+    def _multipart_uploads(self, prefix: str) -> Iterator[type_defs.MultipartUploadTypeDef]:
+        request: type_defs.ListMultipartUploadsRequestTypeDef = {"Bucket": self.bucket, "Prefix": prefix}
         while True:
             try:
-                page = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix, **markers)
+                page = self.client.list_multipart_uploads(**request)
             except (BotoCoreError, ClientError) as exc:
                 raise self.translate(exc, "listing multipart uploads") from None
             yield from page.get("Uploads", [])
             if not page.get("IsTruncated"):
                 return
-            markers = {"KeyMarker": page.get("NextKeyMarker", ""), "UploadIdMarker": page.get("NextUploadIdMarker", "")}
+            request["KeyMarker"] = page.get("NextKeyMarker", "")
+            request["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
 
     def _parts(self, key: str, upload_id: str) -> tuple[int, datetime | None]:
         """The bytes an unfinished multipart upload holds and when its last part came (0 and
@@ -372,7 +373,7 @@ class S3Upload:
         self.temp_key = store.temp_key(f"upload-{uuid.uuid4().hex}")
         self._buffer = bytearray()
         self._upload_id: str | None = None  # of the multipart upload, until completed or aborted
-        self._parts: list[dict[str, Any]] = []
+        self._parts: list[type_defs.CompletedPartTypeDef] = []
         self.size = 0
         self._finished = False
         self._released = False
@@ -435,7 +436,7 @@ class S3Upload:
             raise RuntimeError("commit() needs a finished upload that was not aborted")
         if store.size(key) is not None:
             return False
-        source = {"Bucket": store.bucket, "Key": self.temp_key}
+        source: type_defs.CopySourceTypeDef = {"Bucket": store.bucket, "Key": self.temp_key}
         try:
             if self.size <= store.copy_threshold:
                 self._client.copy_object(Bucket=store.bucket, Key=final, CopySource=source,

@@ -15,7 +15,9 @@ ever left pointing at a deleted version.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from bson import ObjectId
@@ -113,13 +115,11 @@ def move(db: Collections, name: str, alias: str, model_id: str | None, expected:
 def remove_for_version(db: Collections, oid: ObjectId, actor: str, at: datetime) -> None:
     """Remove (each with its event) the aliases pointing at a version that is being deleted."""
     for document in db.aliases.find({"model_id": oid}):
+        name, alias = document["name"], document["alias"]
         version = Version(document["version_major"], document["version_minor"])
-        try:  # only if it still points there: expecting that version is a compare-and-swap
-            moving(document["name"], document["alias"],
-                   lambda document=document, version=version: move(db, document["name"], document["alias"], None,
-                                                                   version, actor, at))
-        except (Conflict, NotFound):
-            pass  # moved or removed meanwhile
+        # only if it still points there: expecting that version is a compare-and-swap
+        with suppress(Conflict, NotFound):  # moved or removed meanwhile
+            moving(name, alias, partial(move, db, name, alias, None, version, actor, at))
 
 
 def import_alias(db: Collections, alias: Alias) -> bool:

@@ -14,7 +14,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from ...domain.audit import AuditQuery, AuditRecord
-from .documents import decode, encode, stamp, utc
+from .documents import Document, decode, encode, stamp, utc
 from .errors import translated
 from .schema import AUDIT_LOG
 
@@ -42,7 +42,7 @@ def to_audit(document: Mapping[str, Any]) -> AuditRecord:
                        request_id=document.get("request_id"))
 
 
-def append_audit(database: Database, record: AuditRecord) -> bool:
+def append_audit(database: Database[Document], record: AuditRecord) -> bool:
     try:
         database[AUDIT_LOG].insert_one(audit_document(record))
     except DuplicateKeyError:
@@ -50,7 +50,7 @@ def append_audit(database: Database, record: AuditRecord) -> bool:
     return True
 
 
-def audit_records(database: Database, query: AuditQuery) -> list[AuditRecord]:
+def audit_records(database: Database[Document], query: AuditQuery) -> list[AuditRecord]:
     conditions: list[dict[str, Any]] = []
     if query.actor is not None:
         conditions.append({"actor": query.actor})
@@ -72,7 +72,7 @@ def audit_records(database: Database, query: AuditQuery) -> list[AuditRecord]:
 
 
 class MongoAuditLog:
-    database: Database
+    database: Database[Document]
 
     @translated
     def append_audit(self, record: AuditRecord) -> bool:

@@ -34,6 +34,7 @@ from pymongo.database import Database
 
 from ...domain.audit import AuditHook, append_after
 from .audit import append_audit
+from .documents import Document
 from .locks import LEASE_SECONDS, BlobLocks
 from .outbox import publish
 from .schema import MODELS, Collections
@@ -47,7 +48,7 @@ class MongoBase:
 
     local_point_reads = False
 
-    def __init__(self, database: Database, *, client: MongoClient | None = None,
+    def __init__(self, database: Database[Document], *, client: MongoClient[Document] | None = None,
                  sweep_seconds: float | None = SWEEP_SECONDS, lease_seconds: float = LEASE_SECONDS):
         """``client``: given when the store owns it (closed with the store); ``sweep_seconds``:
         how often to publish leftover outboxes and finish interrupted deletions (None: never)."""
@@ -64,6 +65,7 @@ class MongoBase:
         """The next insertion number (one atomic ``$inc`` on the counter document)."""
         counter = self.db.counters.find_one_and_update({"_id": MODELS}, {"$inc": {"seq": 1}}, upsert=True,
                                                        return_document=ReturnDocument.AFTER)
+        assert counter is not None  # an upsert returning the document after it always finds one
         return int(counter["seq"])
 
     def _publish(self, oid: ObjectId, name: str, outbox: list[dict[str, Any]]) -> None:

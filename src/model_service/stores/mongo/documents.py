@@ -59,6 +59,9 @@ INT64 = (-(1 << 63), (1 << 63) - 1)
 MAX_DECIMAL_DIGITS = 34
 
 
+Document = dict[str, Any]
+"""What the collections hold and the driver returns (``Collection[Document]``)."""
+
 HIDDEN = ("p", "pn", "pt", "search_text", "outbox", "deleting")
 """Fields kept for the store's own use, left out of reads."""
 
@@ -122,15 +125,19 @@ def stamp(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def utc(value: datetime | None) -> datetime | None:
+def utc(value: datetime) -> datetime:
     """A time read back (aware or not, depending on the client's ``tz_aware``) as UTC."""
-    if value is None:
-        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def object_id(model_id: str) -> ObjectId | None:
-    """The ObjectId of a model id, or None if the string cannot be one (so nothing matches it)."""
+def utc_or_none(value: datetime | None) -> datetime | None:
+    """:func:`utc` of a time a document may lack."""
+    return None if value is None else utc(value)
+
+
+def object_id(model_id: object) -> ObjectId | None:
+    """The ObjectId of a model id, or None if it cannot be one (so nothing matches it): not a
+    string of 24 lowercase hex digits (a filter on ``id`` may compare it with any value)."""
     if not isinstance(model_id, str) or not _HEX24.fullmatch(model_id):
         return None
     try:

@@ -6,22 +6,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from bson.errors import InvalidDocument
 from pymongo.errors import ConnectionFailure, DocumentTooLarge, OperationFailure, PyMongoError
 
 from ...domain.errors import Invalid, Unavailable
 
+P = ParamSpec("P")
 T = TypeVar("T")
 OUT_OF_DISK_SPACE = 14031
 
 
-def translated(method: Callable[..., T]) -> Callable[..., T]:
-    """Turn the driver's exceptions into the domain's, at the store's edge."""
+def translated(method: Callable[P, T]) -> Callable[P, T]:
+    """Turn the driver's exceptions into the domain's, at the store's edge (``method``'s
+    signature unchanged)."""
 
     @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return method(*args, **kwargs)
         except (InvalidDocument, DocumentTooLarge, OverflowError) as exc:

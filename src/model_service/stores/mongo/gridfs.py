@@ -89,7 +89,7 @@ class GridFsBlobStore:
     mongomock one with ``mongomock.gridfs.enable_gridfs_integration()`` called)."""
 
     def __init__(self, database: Any, bucket: str = "models", *, chunk_size: int = CHUNK_SIZE,
-                 client: MongoClient | None = None):
+                 client: MongoClient[dict[str, Any]] | None = None):
         if not 1024 <= chunk_size <= 8 << 20:
             raise ValueError("chunk_size must be between 1 KiB and 8 MiB")
         self.database = database
@@ -105,8 +105,9 @@ class GridFsBlobStore:
     def from_url(cls, mongodb_url: str, *, database: str = "tensorfleet", bucket: str = "models",
                  **options: Any) -> GridFsBlobStore:
         try:
-            timeout = {} if "serverselectiontimeoutms" in mongodb_url.lower() else {"serverSelectionTimeoutMS": 10_000}
-            client: MongoClient = MongoClient(mongodb_url, appname="model-service", **timeout)
+            timeout: dict[str, Any] = ({} if "serverselectiontimeoutms" in mongodb_url.lower()
+                                       else {"serverSelectionTimeoutMS": 10_000})
+            client: MongoClient[dict[str, Any]] = MongoClient(mongodb_url, appname="model-service", **timeout)
         except (InvalidURI, ConfigurationError, ValueError) as exc:
             raise Invalid(f"MONGODB_URL is not a usable MongoDB URL: {exc}", code="invalid_setting",
                           details={"setting": "MONGODB_URL"}) from None
@@ -259,13 +260,13 @@ class GridFsBlobStore:
         last = self.chunks.find_one({"files_id": files_id}, {"data": 1}, sort=[("n", DESCENDING)])
         return 0 if last is None else (count - 1) * self.chunk_size + len(last["data"])
 
-    def remove_leftover(self, upload: Leftover) -> int:
-        if upload.kind not in ("pending", "chunks") or not ObjectId.is_valid(upload.name):
-            raise Invalid(f"Not a temporary upload of this store: {upload.kind} {upload.name!r}",
+    def remove_leftover(self, leftover: Leftover) -> int:
+        if leftover.kind not in ("pending", "chunks") or not ObjectId.is_valid(leftover.name):
+            raise Invalid(f"Not a temporary upload of this store: {leftover.kind} {leftover.name!r}",
                           code="invalid_temp_upload")
-        file_id = ObjectId(upload.name)
+        file_id = ObjectId(leftover.name)
         try:
-            if upload.kind == "pending":
+            if leftover.kind == "pending":
                 document = self.files.find_one_and_delete({"_id": file_id, "metadata.state": PENDING}, {"length": 1})
                 if document is None:
                     return 0
@@ -317,7 +318,7 @@ class GridFsUpload:
         """Insert the buffered bytes as chunks: only whole ones unless ``final``."""
         chunk_size = self._store.chunk_size
         end = len(self._buffer) if final else len(self._buffer) // chunk_size * chunk_size
-        documents = []
+        documents: list[dict[str, Any]] = []
         with memoryview(self._buffer) as view:
             for start in range(0, end, chunk_size):
                 with view[start:min(start + chunk_size, end)] as piece:

@@ -19,7 +19,7 @@ from ...domain.audit import AuditHook
 from ...domain.callers import Scope
 from ...domain.keys import ApiKey
 from .base import MongoBase
-from .documents import stamp, utc
+from .documents import Document, stamp, utc, utc_or_none
 from .errors import translated
 from .schema import API_KEYS
 
@@ -40,29 +40,30 @@ def to_key(document: Mapping[str, Any]) -> ApiKey:
                   scopes=tuple(Scope(scope) for scope in document["scopes"]),
                   name_prefix=document.get("name_prefix"), secret_hash=document["secret_hash"],
                   created_at=utc(document["created_at"]), created_by=document["created_by"],
-                  expires_at=utc(document.get("expires_at")), revoked_at=utc(document.get("revoked_at")),
+                  expires_at=utc_or_none(document.get("expires_at")),
+                  revoked_at=utc_or_none(document.get("revoked_at")),
                   revoked_by=document.get("revoked_by"))
 
 
-def add_key(database: Database, key: ApiKey) -> None:
+def add_key(database: Database[Document], key: ApiKey) -> None:
     try:
         database[API_KEYS].insert_one(key_document(key))
     except DuplicateKeyError as exc:
         raise refusals.key_exists(key.key_id) from exc
 
 
-def get_key(database: Database, key_id: str) -> ApiKey:
+def get_key(database: Database[Document], key_id: str) -> ApiKey:
     document = database[API_KEYS].find_one({"_id": key_id}) if isinstance(key_id, str) else None
     if document is None:
         raise refusals.key_not_found(key_id)
     return to_key(document)
 
 
-def list_keys(database: Database) -> list[ApiKey]:
+def list_keys(database: Database[Document]) -> list[ApiKey]:
     return [to_key(document) for document in database[API_KEYS].find({}, sort=[("created_at", 1), ("_id", 1)])]
 
 
-def revoke_key(database: Database, key_id: str, actor: str, at: datetime) -> ApiKey:
+def revoke_key(database: Database[Document], key_id: str, actor: str, at: datetime) -> ApiKey:
     document = database[API_KEYS].find_one_and_update(
         {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": stamp(at), "revoked_by": actor}},
         return_document=ReturnDocument.AFTER)
@@ -72,7 +73,8 @@ def revoke_key(database: Database, key_id: str, actor: str, at: datetime) -> Api
 class MongoKeys(MongoBase):
     @translated
     def add_key(self, key: ApiKey, audit: AuditHook | None = None) -> None:
-        self._audited(audit, add_key(self.database, key))
+        add_key(self.database, key)
+        self._audited(audit, None)
 
     @translated
     def get_key(self, key_id: str) -> ApiKey:

@@ -21,13 +21,14 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from ...domain.errors import Unavailable
+from .documents import Document
 
 LEASE_SECONDS = 600  # longer than any blob commit or release (an S3 copy of a large file included)
 WAIT_SECONDS = 120
 
 
 class BlobLocks:
-    def __init__(self, collection: Collection, *, lease_seconds: float = LEASE_SECONDS,
+    def __init__(self, collection: Collection[Document], *, lease_seconds: float = LEASE_SECONDS,
                  wait_seconds: float = WAIT_SECONDS):
         self.collection = collection
         self.lease = timedelta(seconds=lease_seconds)

@@ -163,7 +163,7 @@ class MongoMaintenance(MongoBase):
     # ---- start-up and health ----------------------------------------------------------------
 
     @translated
-    def prepare(self, *, migrate: bool) -> None:
+    def prepare(self, *, migrate: bool) -> None:  # noqa: ARG002 - the port's keyword; no schema to migrate
         """Create the indexes (idempotent) and finish what a crashed process left half-done.
         MongoDB has no schema versions, so ``migrate`` changes nothing: every start is up to date."""
         ensure_indexes(self.database)

@@ -18,6 +18,7 @@ from ...domain.errors import Invalid
 from .aliases import MongoAliases
 from .audit import MongoAuditLog
 from .base import SWEEP_SECONDS
+from .documents import Document
 from .figures import MongoFigures
 from .keys import MongoKeys
 from .maintenance import MongoMaintenance
@@ -37,7 +38,8 @@ class MongoMetadataStore(MongoRecords, MongoFigures, MongoAliases, MongoKeys, Mo
         if "serverselectiontimeoutms" not in url.lower():
             options.setdefault("serverSelectionTimeoutMS", SERVER_SELECTION_MS)
         try:
-            client: MongoClient = MongoClient(url, tz_aware=True, appname="tensorfleet-model-service", **options)
+            client: MongoClient[Document] = MongoClient(url, tz_aware=True, appname="tensorfleet-model-service",
+                                                        **options)
         except (ConfigurationError, InvalidURI, ValueError) as exc:
             raise Invalid(f"Invalid MongoDB URL: {str(exc)[:200]}", code="invalid_setting",
                           details={"setting": "MONGODB_URL"}) from exc

@@ -18,12 +18,14 @@ from bson import ObjectId
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
+from .documents import Document
+
 DUPLICATE_KEY = 11000
 BATCH = 1000
 PENDING = {"outbox._id": {"$exists": True}}
 
 
-def insert_new(events: Collection, documents: list[dict[str, Any]]) -> None:
+def insert_new(events: Collection[Document], documents: list[dict[str, Any]]) -> None:
     """Insert the documents, skipping those whose ``_id`` is already there."""
     for start in range(0, len(documents), BATCH):
         try:
@@ -35,8 +37,8 @@ def insert_new(events: Collection, documents: list[dict[str, Any]]) -> None:
                 raise
 
 
-def publish(events: Collection, holder: Collection, holder_id: ObjectId, outbox: list[dict[str, Any]],
-            *, model_name: str | None = None) -> None:
+def publish(events: Collection[Document], holder: Collection[Document], holder_id: ObjectId,
+            outbox: list[dict[str, Any]], *, model_name: str | None = None) -> None:
     """Move ``outbox`` events of the document ``holder_id`` into ``events``. A version's outbox
     events get the version's id and name here (``model_name``); an alias's carry their own."""
     if not outbox:
@@ -52,7 +54,7 @@ def pushed(outbox: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {"outbox": {"$each": list(outbox)}}
 
 
-def publish_pending(events: Collection, models: Collection, aliases: Collection) -> int:
+def publish_pending(events: Collection[Document], models: Collection[Document], aliases: Collection[Document]) -> int:
     """Publish every outbox left behind (by a process that died between a change and its
     publication); returns how many documents had one."""
     count = 0

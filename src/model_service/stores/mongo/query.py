@@ -33,10 +33,26 @@ from typing import Any
 
 from bson.regex import Regex
 
-from ...domain.query import And, Comparison, FieldRef, InList, IsNull, Like, Node, Not, Or, SortKey, TextSearch
+from ...domain.errors import Malformed
+from ...domain.query import (
+    And,
+    Comparison,
+    FieldRef,
+    InList,
+    IsNull,
+    Like,
+    Node,
+    Not,
+    Or,
+    SortKey,
+    TextSearch,
+    Value,
+)
 from ...domain.versions import Version
 from .documents import escape_key, object_id
 
+Leaf = Comparison | InList | Like | IsNull
+"""A condition on one quantity (a column, a metric, a hyperparameter, the tags)."""
 NOTHING: dict[str, Any] = {"_id": {"$in": []}}
 EVERYTHING: dict[str, Any] = {}
 
@@ -90,6 +106,11 @@ def like_regex(pattern: str, case_sensitive: bool = True) -> tuple[str, str]:
     return regex, "s" if case_sensitive else "is"
 
 
+def _not_text(node: Like) -> Malformed:
+    """A LIKE on a number or a version (the filter language refuses it: a tree built otherwise)."""
+    return Malformed(f"LIKE needs a text field; {node.field} is a {node.field.type.value}", code="invalid_filter")
+
+
 def _like(path: str, node: Like, *, strings_only_when_negated: bool = True) -> dict[str, Any]:
     regex, options = like_regex(node.pattern, node.case_sensitive)
     if not node.negated:
@@ -129,7 +150,7 @@ def translate(node: Node | None) -> dict[str, Any]:
     return _column(node)
 
 
-def _column(node: Comparison | InList | Like | IsNull) -> dict[str, Any]:
+def _column(node: Leaf) -> dict[str, Any]:
     path = COLUMNS[node.field.name]
     if isinstance(node, Comparison):
         if node.op == "=":
@@ -145,15 +166,25 @@ def _column(node: Comparison | InList | Like | IsNull) -> dict[str, Any]:
     return {path: {"$ne": None}} if node.negated else {path: None}
 
 
-def _version(node: Comparison | InList | IsNull) -> dict[str, Any]:
-    def equal(version: Version) -> dict[str, Any]:
+def _as_version(value: Value) -> Version:
+    """The value of a condition on ``version``: a Version, as the filter language makes it."""
+    if not isinstance(value, Version):
+        raise Malformed(f"version takes a version like 'v1.2', not {str(value)[:40]!r}", code="invalid_filter")
+    return value
+
+
+def _version(node: Leaf) -> dict[str, Any]:
+    def equal(value: Value) -> dict[str, Any]:
+        version = _as_version(value)
         return {"version_major": version.major, "version_minor": version.minor}
 
+    if isinstance(node, Like):
+        raise _not_text(node)
     if isinstance(node, IsNull):  # every version has a number
         return EVERYTHING if node.negated else NOTHING
     if isinstance(node, InList):
         return {"$nor" if node.negated else "$or": [equal(v) for v in node.values]}
-    value: Version = node.value  # type: ignore[assignment]
+    value = _as_version(node.value)
     if node.op == "=":
         return equal(value)
     if node.op == "!=":
@@ -163,7 +194,7 @@ def _version(node: Comparison | InList | IsNull) -> dict[str, Any]:
                     {"version_major": value.major, "version_minor": {_OPS[node.op]: value.minor}}]}
 
 
-def _id(node: Comparison | InList | Like | IsNull) -> dict[str, Any]:
+def _id(node: Leaf) -> dict[str, Any]:
     """Ids are ObjectIds: equality by ObjectId (the ``_id`` index); order and LIKE on the hex text."""
     as_text = {"$toString": "$_id"}
     if isinstance(node, IsNull):
@@ -175,7 +206,7 @@ def _id(node: Comparison | InList | Like | IsNull) -> dict[str, Any]:
         regex, options = like_regex(node.pattern, node.case_sensitive)
         matches = {"$regexMatch": {"input": as_text, "regex": regex, "options": options}}
         return {"$expr": {"$not": [matches]} if node.negated else matches}
-    oid = object_id(node.value)  # type: ignore[arg-type]
+    oid = object_id(node.value)
     if node.op == "=":
         return NOTHING if oid is None else {"_id": oid}
     if node.op == "!=":
@@ -187,7 +218,9 @@ def metric_path(name: str) -> str:
     return "metrics." + escape_key(name)
 
 
-def _metric(node: Comparison | InList | IsNull) -> dict[str, Any]:
+def _metric(node: Leaf) -> dict[str, Any]:
+    if isinstance(node, Like):
+        raise _not_text(node)
     path = metric_path(node.field.name)
     if isinstance(node, Comparison):
         if node.op == "!=":
@@ -205,7 +238,7 @@ def _bson_type(value: Any) -> str:
     return "string" if isinstance(value, str) else "number"
 
 
-def _param(node: Comparison | InList | Like | IsNull) -> dict[str, Any]:
+def _param(node: Leaf) -> dict[str, Any]:
     path = "p." + escape_key(node.field.name)
     if isinstance(node, Comparison):
         return {path: {_OPS[node.op]: node.value, "$type": _bson_type(node.value)}}
@@ -222,7 +255,7 @@ def _param(node: Comparison | InList | Like | IsNull) -> dict[str, Any]:
     return {path: {"$ne": None}} if node.negated else {path: None}
 
 
-def _tags(node: Comparison | InList | Like | IsNull) -> dict[str, Any]:
+def _tags(node: Leaf) -> dict[str, Any]:
     if isinstance(node, Comparison):
         return {"tags": node.value} if node.op == "=" else {"tags": {"$ne": node.value}}
     if isinstance(node, InList):

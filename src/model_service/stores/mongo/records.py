@@ -4,7 +4,7 @@ point reads, the search, and the event log's queries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -150,6 +150,7 @@ class MongoRecords(MongoBase):
         if query.offset >= total:
             return Page([], total)
         terms = sort_terms(query.sort)
+        found: Iterable[dict[str, Any]]
         if needs_pipeline(terms):  # a key may be missing: flag it, so that missing values sort last
             added, order = missing_flags(terms)
             found = self.db.models.aggregate([

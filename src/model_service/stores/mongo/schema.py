@@ -33,7 +33,7 @@ from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
 from ...domain import refusals
-from .documents import object_id
+from .documents import Document, object_id
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +102,15 @@ LIVE: dict[str, Any] = {"deleting": {"$exists": False}}
 
 @dataclass(frozen=True, slots=True)
 class Collections:
-    models: Collection
-    events: Collection
-    aliases: Collection
-    locks: Collection
-    counters: Collection
-    imports: Collection
+    models: Collection[Document]
+    events: Collection[Document]
+    aliases: Collection[Document]
+    locks: Collection[Document]
+    counters: Collection[Document]
+    imports: Collection[Document]
 
     @classmethod
-    def of(cls, database: Database) -> Collections:
+    def of(cls, database: Database[Document]) -> Collections:
         return cls(*(database[name] for name in (MODELS, EVENTS, ALIASES, LOCKS, COUNTERS, IMPORTS)))
 
 
@@ -123,7 +123,7 @@ def live(db: Collections, model_id: str, projection: Mapping[str, Any] | None = 
     return document
 
 
-def ensure_indexes(database: Database) -> None:
+def ensure_indexes(database: Database[Document]) -> None:
     """Create every index (idempotent) and the insertion counter."""
     for spec in INDEXES:
         try:
@@ -137,7 +137,7 @@ def ensure_indexes(database: Database) -> None:
     database[COUNTERS].update_one({"_id": MODELS}, {"$setOnInsert": {"seq": 0}}, upsert=True)
 
 
-def missing_indexes(database: Database) -> list[str]:
+def missing_indexes(database: Database[Document]) -> list[str]:
     """The indexes correctness depends on (unique numbers, unique aliases) that are not there."""
     have = set(database[MODELS].index_information()) | set(database[ALIASES].index_information())
     return [name for name in (VERSION_INDEX, "seq_unique", "name_alias_unique") if name not in have]

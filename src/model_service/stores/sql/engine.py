@@ -12,10 +12,12 @@ error) and replaced after ``POOL_RECYCLE_S``.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 40
@@ -58,7 +60,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_mmap_size:
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -70,7 +72,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", sqlite_mmap_size:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):
+    def _on_begin(connection: Connection) -> None:
         # sqlite_begin=None: no transaction at all (a single-statement read is atomic by itself).
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         if mode is not None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Connection, Date, and_, case, cast, func, select
+from sqlalchemy import Connection, Date, Select, and_, case, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from ...domain.models import ModelVersion, RegistryStats
@@ -18,10 +19,10 @@ def statistics(connection: Connection, *, added_since: datetime, downloads_since
                today: datetime) -> RegistryStats:
     """Each figure by its own query, so that each reads one index rather than every row."""
 
-    def scalar(query) -> int:
+    def scalar(query: Select[Any]) -> int:
         return int(connection.execute(query).scalar_one() or 0)
 
-    def grouped(column) -> dict[str, int]:
+    def grouped(column: ColumnElement[str]) -> dict[str, int]:
         rows = connection.execute(select(column, func.count()).group_by(column).order_by(func.count().desc()))
         return {key: int(count) for key, count in rows}
 
@@ -99,7 +100,7 @@ def downloads_by_day(connection: Connection, since: datetime, until: datetime) -
     return {_as_date(value): int(count) for value, count in rows}
 
 
-def utc_day(connection: Connection, column) -> ColumnElement:
+def utc_day(connection: Connection, column: ColumnElement[datetime]) -> ColumnElement[date]:
     """The UTC calendar day of a time column. PostgreSQL keeps ``timestamptz``, whose cast to a
     date would follow the session's time zone: it is converted to UTC first (``timezone('UTC',
     at)`` is ``at AT TIME ZONE 'UTC'``). SQLite keeps UTC as naive text, whose ``date()`` is the UTC day."""

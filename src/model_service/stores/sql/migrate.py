@@ -8,14 +8,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from . import trigram
 
 SCRIPT_LOCATION = "model_service.stores.sql:migrations"
 
 
-def _config(connection=None) -> Config:
+def _config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     if connection is not None:
@@ -25,7 +25,10 @@ def _config(connection=None) -> Config:
 
 @lru_cache(maxsize=1)
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:  # the package ships its migrations: only a broken installation has none
+        raise RuntimeError(f"No database migrations found in {SCRIPT_LOCATION}: reinstall the package")
+    return head
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
 from sqlalchemy import delete as sql_delete
 
 from ...domain import refusals
@@ -72,7 +72,7 @@ class SqlRecords(SqlBase):
         self._lock_blob(connection, upload.accepted.sha256)
         upload.commit()
 
-    def _current(self, connection: Connection, model_id: str) -> tuple[Mapping[str, Any], ModelVersion]:
+    def _current(self, connection: Connection, model_id: str) -> tuple[RowMapping, ModelVersion]:
         """The version's row, locked until the transaction ends; :class:`NotFound` if none."""
         row = connection.execute(_FOR_UPDATE, {"model_id": model_id}).mappings().first()
         if row is None:

@@ -3,10 +3,10 @@ way events and audit records are appended."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, RowMapping, insert
 
 from ...domain.audit import AuditRecord
 from ...domain.callers import Scope
@@ -33,12 +33,12 @@ def insert_events(connection: Connection, new: Iterable[Event]) -> None:
         connection.execute(_INSERT_EVENT, rows)
 
 
-def to_event(row: Mapping[str, Any]) -> Event:
+def to_event(row: RowMapping) -> Event:
     return Event(id=row["id"], model_id=row["model_id"], model_name=row["model_name"], kind=EventKind(row["kind"]),
                  actor=row["actor"], at=row["at"], data=row["data"])
 
 
-def version_of(row: Mapping[str, Any]) -> str:
+def version_of(row: RowMapping) -> str:
     return str(Version(row["version_major"], row["version_minor"]))
 
 
@@ -62,7 +62,7 @@ def file_columns(file: FileInfo | None) -> dict[str, Any]:
     }
 
 
-def to_model(row: Mapping[str, Any]) -> ModelVersion:
+def to_model(row: RowMapping) -> ModelVersion:
     file = None
     if row["file_sha256"] is not None:
         file = FileInfo(
@@ -104,7 +104,7 @@ def key_row(key: ApiKey) -> dict[str, Any]:
             "revoked_by": key.revoked_by}
 
 
-def to_key(row: Mapping[str, Any]) -> ApiKey:
+def to_key(row: RowMapping) -> ApiKey:
     return ApiKey(key_id=row["key_id"], name=row["name"], scopes=tuple(Scope(s) for s in row["scopes"].split()),
                   name_prefix=row["name_prefix"], secret_hash=row["secret_hash"], created_at=row["created_at"],
                   created_by=row["created_by"], expires_at=row["expires_at"], revoked_at=row["revoked_at"],
@@ -117,7 +117,7 @@ def audit_row(record: AuditRecord) -> dict[str, Any]:
             "details": dict(record.details), "client_ip": record.client_ip, "request_id": record.request_id}
 
 
-def to_audit(row: Mapping[str, Any]) -> AuditRecord:
+def to_audit(row: RowMapping) -> AuditRecord:
     return AuditRecord(id=row["id"], at=row["at"], action=row["action"], actor=row["actor"], key_id=row["key_id"],
                        model_id=row["model_id"], name=row["name"], version=row["version"], details=row["details"],
                        client_ip=row["client_ip"], request_id=row["request_id"])

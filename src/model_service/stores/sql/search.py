@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import (
     ColumnElement,
@@ -33,10 +33,10 @@ from sqlalchemy import (
 )
 from sqlalchemy import column as sql_column
 
+from ...domain.errors import Malformed
 from ...domain.query import (
     And,
     Comparison,
-    FieldRef,
     InList,
     IsNull,
     Like,
@@ -73,6 +73,11 @@ NEGATIVE = 7  # the size rank of a complement (NOT, !=, NOT IN, …)
 MIN_INDEXED_TEXT = 3  # the trigram index answers substrings of three characters or more
 ESCAPE = "\\"
 
+Leaf = Comparison | InList | Like | IsNull
+"""A condition on one quantity (a column, a metric, a hyperparameter, the tags)."""
+Rows = Select | CompoundSelect
+"""A set of ``seq``: a SELECT, or a UNION/EXCEPT of them."""
+
 
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     return {
@@ -83,6 +88,11 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
         ">": column > value,
         ">=": column >= value,
     }[op]
+
+
+def _not_text(node: Like) -> Malformed:
+    """A LIKE on a number or a version (the filter language refuses it: a tree built otherwise)."""
+    return Malformed(f"LIKE needs a text field; {node.field} is a {node.field.type.value}", code="invalid_filter")
 
 
 def _like(column: Any, node: Like) -> ColumnElement[bool]:
@@ -104,14 +114,14 @@ class _Leaf:
     text_rows: Select | None = None
 
     def rows(self) -> Select:
-        if self.table is None:
+        if self.text_rows is not None:
             return self.text_rows
         query = select(self.table.c.seq).where(self.condition)
         return query if self.unique else query.distinct()
 
     def members(self) -> Select:
         """The rows as a membership list (duplicates do not matter there)."""
-        if self.table is None:
+        if self.text_rows is not None:
             return self.text_rows
         return select(self.table.c.seq).where(self.condition)
 
@@ -138,7 +148,7 @@ def _size_rank(node: Node) -> int:
     return {InList: 2, Like: 3}.get(type(node), 5)
 
 
-def _is_leaf(node: Node) -> bool:
+def _is_leaf(node: Node) -> TypeGuard[Leaf | TextSearch]:
     return not isinstance(node, (And, Or, Not))
 
 
@@ -146,22 +156,22 @@ def _everything() -> Select:
     return select(models.c.seq)
 
 
-def _complement(rows: Select) -> Select:
+def _complement(rows: Rows) -> CompoundSelect:
     """Every version not in ``rows``."""
     return _everything().except_(_operand(rows))
 
 
-def _operand(rows: Any) -> Select:
+def _operand(rows: Rows) -> Select:
     """A set usable inside another compound (SQLite does not nest compounds directly)."""
     return select(rows.subquery().c.seq) if isinstance(rows, CompoundSelect) else rows
 
 
-def _is_column(node: Node) -> bool:
+def _is_column(node: Node) -> TypeGuard[Leaf]:
     """A condition on one of the version's own columns."""
     return isinstance(node, (Comparison, InList, Like, IsNull)) and node.field.kind == "field"
 
 
-def _combine(operation: Any, sets: list[Select]) -> Select:
+def _combine(operation: Any, sets: list[Rows]) -> Rows:
     """One set from several (a UNION); each operand wrapped so compounds can nest."""
     if len(sets) == 1:
         return sets[0]
@@ -177,7 +187,7 @@ def _param_condition(op: str, value: Value) -> ColumnElement[bool]:
     return and_(model_params.c.kind == "string", _compare(model_params.c.text, op, value))
 
 
-def _field_value(ref: FieldRef, value: Value) -> Any:
+def _field_value(value: Value) -> Any:
     return (value.major, value.minor) if isinstance(value, Version) else value
 
 
@@ -215,7 +225,7 @@ class SqlSearch:
             direct.append(self.probe(models.c.seq).in_(sets))
         return and_(true(), *direct)
 
-    def _split(self, node: Node | None) -> tuple[list[ColumnElement[bool]], Select | None]:
+    def _split(self, node: Node | None) -> tuple[list[ColumnElement[bool]], Rows | None]:
         """``node`` as plain conditions on the version's columns (ANDed at the top: the columns'
         indexes answer them, and can drive the sort) and one set of ``seq`` for the rest (None
         when there is no rest)."""
@@ -226,7 +236,7 @@ class SqlSearch:
         rest = [item for item in items if not _is_column(item)]
         return direct, (self._intersection(rest) if rest else None)
 
-    def rows(self, node: Node) -> Select:
+    def rows(self, node: Node) -> Rows:
         """The set of ``seq`` of the versions matching ``node``.
 
         AND reads one operand's rows (the driver) and keeps those that are members of each
@@ -243,13 +253,14 @@ class SqlSearch:
         leaf = self._leaf(node)
         return _complement(leaf.rows()) if leaf.negated else leaf.rows()
 
-    def _intersection(self, items: Sequence[Node]) -> Select:
+    def _intersection(self, items: Sequence[Node]) -> Rows:
         if len(items) == 1:
             return self.rows(items[0])
         ranked = sorted(items, key=_size_rank)
         leaves = [(item, leaf) for item in ranked if (leaf := self._positive_leaf(item)) is not None]
         likely_smaller = [pair for pair in leaves if _size_rank(pair[0]) < NEGATIVE]
-        driver, leaf = (likely_smaller or leaves or [(None, None)])[-1]
+        chosen = likely_smaller or leaves
+        driver, leaf = chosen[-1] if chosen else (None, None)
         if driver is None:  # no positive leaf: an AND, OR or NOT drives, else every version
             driver = next((item for item in ranked if _size_rank(item) < NEGATIVE), None)
         others = [item for item in ranked if item is not driver]
@@ -299,7 +310,7 @@ class SqlSearch:
         probe = self.probe(seq)
         return probe.not_in(leaf.members()) if leaf.negated else probe.in_(leaf.members())
 
-    def _leaf(self, node: Node) -> _Leaf:
+    def _leaf(self, node: Leaf | TextSearch) -> _Leaf:
         if isinstance(node, TextSearch):
             return _Leaf(None, true(), text_rows=self._text(node.text))
         kind = node.field.kind
@@ -311,13 +322,13 @@ class SqlSearch:
             return self._param(node)
         return _Leaf(models, self._column(node))
 
-    def _column(self, node: Comparison | InList | Like | IsNull) -> ColumnElement[bool]:
+    def _column(self, node: Leaf) -> ColumnElement[bool]:
         ref = node.field
         column = _VERSION if ref.name == "version" else _COLUMNS[ref.name]
         if isinstance(node, Comparison):
-            return _compare(column, node.op, _field_value(ref, node.value))
+            return _compare(column, node.op, _field_value(node.value))
         if isinstance(node, InList):
-            values = [_field_value(ref, v) for v in node.values]
+            values = [_field_value(v) for v in node.values]
             return column.not_in(values) if node.negated else column.in_(values)
         if isinstance(node, Like):
             condition = _like(column, node)
@@ -326,7 +337,9 @@ class SqlSearch:
             return false() if not node.negated else true()
         return column.is_not(None) if node.negated else column.is_(None)
 
-    def _metric(self, node: Comparison | InList | IsNull) -> _Leaf:
+    def _metric(self, node: Leaf) -> _Leaf:
+        if isinstance(node, Like):
+            raise _not_text(node)
         key = node.field.name
         value = model_metrics.c.value
         if isinstance(node, Comparison):
@@ -336,7 +349,7 @@ class SqlSearch:
             return _keyed(model_metrics, key, value.not_in(values) if node.negated else value.in_(values))
         return _keyed(model_metrics, key, negated=not node.negated)
 
-    def _param(self, node: Comparison | InList | Like | IsNull) -> _Leaf:
+    def _param(self, node: Leaf) -> _Leaf:
         key = node.field.name
         if isinstance(node, Comparison):
             return _keyed(model_params, key, _param_condition(node.op, node.value))
@@ -349,7 +362,7 @@ class SqlSearch:
                           and_(model_params.c.kind == "string", not_(condition) if node.negated else condition))
         return _keyed(model_params, key, model_params.c.kind != "null", negated=not node.negated)
 
-    def _tags(self, node: Comparison | InList | Like | IsNull) -> _Leaf:
+    def _tags(self, node: Leaf) -> _Leaf:
         tag = model_tags.c.tag
         if isinstance(node, Comparison):
             return _Leaf(model_tags, tag == node.value, negated=node.op == "!=")
@@ -390,7 +403,7 @@ class SqlSearch:
                            else [_COLUMNS[ref.name]])
                 # NULLS LAST only on nullable columns: on a NOT NULL column it would only keep the
                 # database from reading the order straight off an index.
-                terms.extend(_Term(column, key.descending, column.nullable) for column in columns)
+                terms.extend(_Term(column, key.descending, bool(column.nullable)) for column in columns)
         terms.append(_Term(row_key, sort[-1].descending if sort else True, nulls_last=False))
         return statement, terms
 
@@ -451,8 +464,8 @@ class SqlSearch:
     def _fetch(keys: Select, terms: list[_Term], query: SearchQuery, total: Select) -> Select:
         """The page of ``keys`` (row key and sort values ``k0``…) in ``terms`` order, and then
         those rows whole, with the total."""
-        page_keys = keys.order_by(*(term.clause() for term in terms)).offset(query.offset).limit(query.limit)
-        page_keys = page_keys.cte("page_keys")
+        ordered = keys.order_by(*(term.clause() for term in terms)).offset(query.offset).limit(query.limit)
+        page_keys = ordered.cte("page_keys")
         final_terms = [_Term(page_keys.c[f"k{i}"], t.descending, t.nulls_last) for i, t in enumerate(terms[:-1])]
         final_terms.append(_Term(page_keys.c.row_seq, terms[-1].descending, nulls_last=False))
         return (select(models, total.scalar_subquery().label(TOTAL))

@@ -32,21 +32,26 @@ def ensure_index(connection: Connection) -> bool:
     exists afterwards."""
     if has_index(connection):
         return True
-    schema = _extension_schema(connection)
+    schema = _extension_schema(connection) or _create_extension(connection)
     if schema is None:
-        try:
-            with connection.begin_nested():
-                connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-        except DBAPIError as exc:
-            reason = str(exc.orig).strip().splitlines()[0]
-            log.warning("Text search runs without an index: the pg_trgm extension could not be created (%s). "
-                        "Have an administrator run CREATE EXTENSION pg_trgm in this database, then run "
-                        "`model-service db upgrade` again.", reason)
-            return False
-        schema = _extension_schema(connection)
+        return False
     quoted = '"' + schema.replace('"', '""') + '"'
     connection.execute(text(f"CREATE INDEX {INDEX} ON search_text USING gin (text {quoted}.gin_trgm_ops)"))
     return True
+
+
+def _create_extension(connection: Connection) -> str | None:
+    """Create pg_trgm and return its schema; None, with a warning, if this role may not."""
+    try:
+        with connection.begin_nested():
+            connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0]
+        log.warning("Text search runs without an index: the pg_trgm extension could not be created (%s). "
+                    "Have an administrator run CREATE EXTENSION pg_trgm in this database, then run "
+                    "`model-service db upgrade` again.", reason)
+        return None
+    return _extension_schema(connection)
 
 
 def _extension_schema(connection: Connection) -> str | None:
