@@ -16,7 +16,6 @@ from model_service.domain.query import (
     FieldRef,
     InList,
     IsNull,
-    Like,
     SearchQuery,
     SimpleFilters,
     TextSearch,
@@ -278,13 +277,6 @@ def test_pages_and_totals(searched):
 def test_an_impossible_page_is_refused(metadata_store):
     with pytest.raises(Malformed):
         metadata_store.search(SearchQuery(offset=-1))
-
-
-def test_a_like_on_a_metric_is_refused(searched):
-    """The filter language refuses LIKE on a number; a tree built by hand with one is refused
-    too, not answered as "has the metric"."""
-    with pytest.raises(Malformed):
-        searched.search(SearchQuery(where=Like(FieldRef("metric", "f1_score", ValueType.NUMBER), "0.9%")))
 
 
 def test_every_documented_field_can_be_filtered(searched):

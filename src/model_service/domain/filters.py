@@ -222,10 +222,11 @@ class _Parser:
             return InList(ref, self.value_list(ref), negated)
         if self.keyword("LIKE", "ILIKE"):
             case_sensitive = self.take().text.upper() == "LIKE"
-            if ref.type not in (ValueType.STRING, ValueType.ANY):
-                raise _error(f"LIKE needs a text field; {ref} is a {ref.type.value}", self.text, start)
             token = self.expect("string", "a quoted pattern")
-            return Like(ref, str(token.value), case_sensitive, negated)
+            try:
+                return Like(ref, str(token.value), case_sensitive, negated)
+            except Malformed as exc:  # the tree's own rule, said where it failed
+                raise _error(exc.message, self.text, start) from None
         if self.token.kind != "op":
             raise _error("Expected a comparison (=, !=, <, <=, >, >=), IN, LIKE or IS", self.text,
                          self.token.position)

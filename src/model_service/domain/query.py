@@ -81,12 +81,18 @@ class InList:
 
 @dataclass(frozen=True, slots=True)
 class Like:
-    """SQL ``LIKE`` pattern (``%`` any run, ``_`` one character); ``ILIKE`` ignores case."""
+    """SQL ``LIKE`` pattern (``%`` any run, ``_`` one character); ``ILIKE`` ignores case. Only
+    on text: a string field, or a hyperparameter (matched where its value is a string)."""
 
     field: FieldRef
     pattern: str
     case_sensitive: bool = True
     negated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.field.type not in (ValueType.STRING, ValueType.ANY):
+            raise Malformed(f"LIKE needs a text field; {self.field} is a {self.field.type.value}",
+                            code="invalid_filter")
 
 
 @dataclass(frozen=True, slots=True)

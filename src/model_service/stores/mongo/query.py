@@ -106,11 +106,6 @@ def like_regex(pattern: str, case_sensitive: bool = True) -> tuple[str, str]:
     return regex, "s" if case_sensitive else "is"
 
 
-def _not_text(node: Like) -> Malformed:
-    """A LIKE on a number or a version (the filter language refuses it: a tree built otherwise)."""
-    return Malformed(f"LIKE needs a text field; {node.field} is a {node.field.type.value}", code="invalid_filter")
-
-
 def _like(path: str, node: Like, *, strings_only_when_negated: bool = True) -> dict[str, Any]:
     regex, options = like_regex(node.pattern, node.case_sensitive)
     if not node.negated:
@@ -178,8 +173,7 @@ def _version(node: Leaf) -> dict[str, Any]:
         version = _as_version(value)
         return {"version_major": version.major, "version_minor": version.minor}
 
-    if isinstance(node, Like):
-        raise _not_text(node)
+    assert not isinstance(node, Like)  # the query tree refuses LIKE on a version
     if isinstance(node, IsNull):  # every version has a number
         return EVERYTHING if node.negated else NOTHING
     if isinstance(node, InList):
@@ -219,8 +213,7 @@ def metric_path(name: str) -> str:
 
 
 def _metric(node: Leaf) -> dict[str, Any]:
-    if isinstance(node, Like):
-        raise _not_text(node)
+    assert not isinstance(node, Like)  # the query tree refuses LIKE on a number
     path = metric_path(node.field.name)
     if isinstance(node, Comparison):
         if node.op == "!=":

@@ -38,10 +38,6 @@ def to_event(row: RowMapping) -> Event:
                  actor=row["actor"], at=row["at"], data=row["data"])
 
 
-def version_of(row: RowMapping) -> str:
-    return str(Version(row["version_major"], row["version_minor"]))
-
-
 def model_row(model: ModelVersion) -> dict[str, Any]:
     """A version's row: its stored fields (``stores/fields.py``) and its file's columns."""
     return {**version_fields(model), **file_columns(model.file)}

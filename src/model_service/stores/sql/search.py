@@ -33,7 +33,6 @@ from sqlalchemy import (
 )
 from sqlalchemy import column as sql_column
 
-from ...domain.errors import Malformed
 from ...domain.query import (
     And,
     Comparison,
@@ -88,11 +87,6 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
         ">": column > value,
         ">=": column >= value,
     }[op]
-
-
-def _not_text(node: Like) -> Malformed:
-    """A LIKE on a number or a version (the filter language refuses it: a tree built otherwise)."""
-    return Malformed(f"LIKE needs a text field; {node.field} is a {node.field.type.value}", code="invalid_filter")
 
 
 def _like(column: Any, node: Like) -> ColumnElement[bool]:
@@ -338,8 +332,7 @@ class SqlSearch:
         return column.is_not(None) if node.negated else column.is_(None)
 
     def _metric(self, node: Leaf) -> _Leaf:
-        if isinstance(node, Like):
-            raise _not_text(node)
+        assert not isinstance(node, Like)  # the query tree refuses LIKE on a number
         key = node.field.name
         value = model_metrics.c.value
         if isinstance(node, Comparison):
