@@ -48,6 +48,8 @@ class Action(enum.StrEnum):
     ALIAS_REMOVE = "alias.remove"
     KEY_CREATE = "key.create"
     KEY_REVOKE = "key.revoke"
+    RESCAN = "model.rescan"
+    """A file scanned again (``model-service scan --stale``, the server's pass): its new verdict."""
     UPLOAD_REFUSED = "model.upload_refused"
     """Not a write: a file refused because loading it could run code (``REJECT_UNSAFE_MODELS``)."""
 

@@ -139,6 +139,7 @@ class EventKind(enum.StrEnum):
     DOWNLOADED = "downloaded"
     DELETED = "deleted"
     ALIAS = "alias"
+    SCANNED = "scanned"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,10 @@ def alias_not_found(name: str, alias: str) -> NotFound:
     return NotFound(f"{name}@{alias} is not set", code="alias_not_found", details={"name": name, "alias": alias})
 
 
+def file_not_found(model_id: str) -> NotFound:
+    return NotFound(f"Model {model_id} has no file", code="file_not_found", details={"model_id": model_id})
+
+
 def key_not_found(key_id: str) -> NotFound:
     return NotFound(f"No API key {key_id}", code="key_not_found", details={"key_id": key_id})
 
@@ -44,6 +48,12 @@ def file_exists(model: ModelVersion) -> Conflict:
         code="file_exists",
         details={"model_id": model.id, "checksum": model.file.checksum if model.file else None},
     )
+
+
+def scan_changed(model_id: str) -> Conflict:
+    """A re-scan's compare-and-swap that lost: the stored verdict is no longer the one it read."""
+    return Conflict(f"The scan result of model {model_id}'s file changed since it was read (re-scanned meanwhile)",
+                    code="scan_conflict", details={"model_id": model_id})
 
 
 def model_exists(model_id: str) -> Conflict:

@@ -323,7 +323,8 @@ class Registry:
 
     def history(self, model_id: str) -> list[Event]:
         model_id = parse_id(model_id)
-        events = self.metadata.events(model_id, kinds=("created", "status", "updated", "uploaded", "deleted"))
+        events = self.metadata.events(model_id, kinds=("created", "status", "updated", "uploaded", "scanned",
+                                                        "deleted"))
         if not events:
             self.metadata.get(model_id)  # NotFound for an id that never existed
         return events

@@ -226,6 +226,11 @@ class LocalFile(Protocol):
 class ModelScanner(Protocol):
     """Reads a file for the imports it would make when unpickled, without loading it."""
 
+    @property
+    def version(self) -> str | None:
+        """What every result it gives says in ``scanner_version``: a result stored with another
+        is stale (:mod:`.rescanning`)."""
+
     def prepare(self, temp: TempBlob) -> TempBlob:
         """Where an upload writes its bytes: ``temp`` itself if it is a :class:`LocalFile`, else
         one that also keeps a local copy for the scan (removed by ``abort``)."""

@@ -3,8 +3,9 @@ docstrings are what ``tests/contract`` checks against every backend.
 
 The metadata store's port is grouped by concern, one module each, and a backend keeps one file
 per concern: :mod:`.records` (versions and their events), :mod:`.figures` (aggregates),
-:mod:`.aliases`, :mod:`.keys`, :mod:`.audit` and :mod:`.maintenance` (start-up, health, blob
-references, copies between stores). :mod:`.blobs` is the blob store's port.
+:mod:`.aliases`, :mod:`.keys`, :mod:`.audit`, :mod:`.maintenance` (start-up, health, blob
+references, copies between stores) and :mod:`.scans` (stored verdicts, re-scanned). :mod:`.blobs`
+is the blob store's port.
 
 Every port is synchronous: the HTTP layer calls them from worker threads. Backends raise only
 :mod:`model_service.domain.errors` exceptions (a driver's own exceptions are translated at the
@@ -25,6 +26,7 @@ from .keys import KeyStore
 from .maintenance import FileReference, Maintenance, ModelRecord
 from .observer import NoObserver, RegistryObserver
 from .records import Page, VersionRecords
+from .scans import ScanRecords, ScanReference
 
 __all__ = [
     "COUNTED_FIELDS",
@@ -43,11 +45,13 @@ __all__ = [
     "NoObserver",
     "Page",
     "RegistryObserver",
+    "ScanRecords",
+    "ScanReference",
     "StoredBlob",
     "TempBlob",
     "VersionRecords",
 ]
 
 
-class MetadataStore(VersionRecords, Figures, AliasStore, KeyStore, AuditLog, Maintenance, Protocol):
+class MetadataStore(VersionRecords, Figures, AliasStore, KeyStore, AuditLog, Maintenance, ScanRecords, Protocol):
     """Everything the registry keeps besides the files' bytes, on one backend."""

@@ -33,7 +33,7 @@ from .files import DOWNLOAD_RESPONSES, download_response
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 }
-HISTORY_KINDS = ("created", "status", "updated", "uploaded", "deleted", "alias")
+HISTORY_KINDS = ("created", "status", "updated", "uploaded", "scanned", "deleted", "alias")
 
 
 def _utc(value: datetime | None, parameter: str) -> datetime | None:

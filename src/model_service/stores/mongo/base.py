@@ -16,7 +16,8 @@ and the order of writes:
   crash can leave an unreferenced blob (an orphan) but never metadata pointing at no blob.
   Deletions mark their version first (``deletion.py``).
 * Aliases move by compare-and-swap on the alias document's revision (``aliases.py``); updates
-  by compare-and-swap on the version's ``rev``; downloads by one ``$inc`` with their event.
+  and re-scanned verdicts (``scans.py``) by compare-and-swap on the version's ``rev``; downloads by
+  one ``$inc`` with their event.
 
 Foreign exceptions stop at the public methods (``errors.py``): connection and server failures
 become :class:`Unavailable`, values MongoDB cannot store :class:`Invalid`.

@@ -19,7 +19,8 @@ A version is one document in ``models``, close to the seed's schema::
   ``pn``/``pt``: each flattened key's sort value, numeric (numbers; booleans as 1/0) or text
   (strings; arrays as JSON), so hyperparameter sorts order exactly as the SQL store's.
 * ``search_text``: name, algorithm, description and tags in lower case, for the seed's ``q``.
-* ``rev``: bumped by every change of the mutable fields (compare-and-swap for :meth:`update`).
+* ``rev``: bumped by every change of the mutable fields and of the file's scan (compare-and-swap
+  for :meth:`update` and :meth:`record_scan`).
 * ``file_metadata.scan``: the unsafe-model scan of the file (``ScanResult.to_json``, its time
   as ISO text so it keeps its microseconds); absent for a file uploaded before scanning.
 

@@ -1,10 +1,11 @@
 """``MetadataStore`` on MongoDB (pymongo 4): the seed's database, made safe for many replicas.
 
 One mixin per concern of the port, each in its own module: ``records.py`` (versions and their
-events; deletions in ``deletion.py``), ``figures.py``, ``aliases.py``, ``keys.py``, ``audit.py``
-and ``maintenance.py``, on the plumbing of ``base.py`` (which also states how every guarantee is
-kept without multi-document transactions). Collections and indexes: ``schema.py``; documents:
-``documents.py``; the filter language: ``query.py``; the driver's exceptions: ``errors.py``.
+events; deletions in ``deletion.py``), ``figures.py``, ``aliases.py``, ``keys.py``, ``audit.py``,
+``maintenance.py`` and ``scans.py`` (stored verdicts, re-scanned), on the plumbing of ``base.py``
+(which also states how every guarantee is kept without multi-document transactions). Collections
+and indexes: ``schema.py``; documents: ``documents.py``; the filter language: ``query.py``; the
+driver's exceptions: ``errors.py``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from .figures import MongoFigures
 from .keys import MongoKeys
 from .maintenance import MongoMaintenance
 from .records import MongoRecords
+from .scans import MongoScans
 
 SERVER_SELECTION_MS = 10_000
 
 
-class MongoMetadataStore(MongoRecords, MongoFigures, MongoAliases, MongoKeys, MongoAuditLog, MongoMaintenance):
+class MongoMetadataStore(MongoRecords, MongoFigures, MongoAliases, MongoKeys, MongoAuditLog, MongoMaintenance,
+                         MongoScans):
     """The metadata store on one MongoDB database (any pymongo-compatible ``Database``)."""
 
     @classmethod
