@@ -20,6 +20,7 @@ from .maintenance import cleanup, fsck, gc
 from .migrate import migrate
 from .overview import COMMANDS as OVERVIEW_COMMANDS
 from .registry import COMMANDS as REGISTRY_COMMANDS
+from .rescan import scan
 from .settings import redact_url, settings_from_env
 
 
@@ -116,6 +117,7 @@ main.add_command(keys)
 main.add_command(gc)
 main.add_command(fsck)
 main.add_command(cleanup)
+main.add_command(scan)
 main.add_command(export_archive)
 main.add_command(import_archive)
 for _command in (*REGISTRY_COMMANDS, *OVERVIEW_COMMANDS):  # the registry over HTTP, through the SDK
