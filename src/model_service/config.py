@@ -143,6 +143,14 @@ class Settings(BaseSettings):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
 
+    # ---- re-scanning on a new scanner version ----
+    rescan_interval: float = Field(3600.0, ge=0, le=7 * 86400,
+                                   description="Seconds between the server's background passes that re-scan the "
+                                               "files whose verdict is stale (judged by another scanner version, "
+                                               "or never scanned); 0: no background pass")
+    rescan_batch: int = Field(100, ge=1, le=100_000, description="Files (distinct blobs) one background re-scan "
+                                                                 "pass scans at most")
+
     # ---- hostile input and response headers ----
     security_headers: bool = Field(True, description="Send X-Content-Type-Options, X-Frame-Options, Referrer-Policy, "
                                                      "Cross-Origin-Resource-Policy and Content-Security-Policy on "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from .logs import AccessLog, configure_logging
 from .metrics import ServiceMetrics, backend_info
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
 from .ratelimit import RateLimiter, RateLimitMiddleware, RouteClassifier, build_rate_limiter
+from .rescan import background_rescan
 from .response_headers import SecurityHeadersMiddleware, security_headers
 from .routers import audit as audit_route
 from .routers import discovery, files, health, keys, models, names
@@ -82,13 +84,20 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
 
     authentication = auth.build_authentication(settings, registry)
     in_flight = RequestTracker()
+    rescanning = background_rescan(settings, registry, metrics)  # RESCAN_INTERVAL (server/rescan.py)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:  # Starlette passes the app positionally
         auth.startup_warnings(settings, authentication)
+        if rescanning is not None:
+            rescanning.start()
         yield
+        if rescanning is not None:
+            rescanning.stop()  # before its next file
         # after the last request in flight, or the grace period of a stop (see server/lifecycle.py)
         await in_flight.settle(timeout=UNWIND_SECONDS)
+        if rescanning is not None and not await asyncio.to_thread(rescanning.join, UNWIND_SECONDS):
+            log.warning("The background re-scan is still scanning a file; closing the stores anyway")
         try:
             if rate_limiter is not None:
                 await rate_limiter.aclose()
@@ -109,6 +118,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.registry = registry
     app.state.metrics = metrics
     app.state.auth = authentication
+    app.state.rescan = rescanning
     app.state.ui_figures = Figures(registry)  # the web UI's cached figures (server/ui/figures.py)
     errors.install(app)
     install_ui(app)  # pages rather than JSON for errors under /ui

@@ -109,6 +109,10 @@ class ServiceMetrics:
                                            "Time from a completed download's first byte to its last",
                                            buckets=TRANSFER_BUCKETS, registry=r)
 
+        self.scan_verdicts_worsened = Counter(
+            "model_scan_verdicts_worsened", "Stored verdicts that a background re-scan made worse (safe → unsafe, "
+            "…), by the verdict before and after", ["before", "after"], registry=r)
+
         self.store_duration = Histogram("store_operation_duration_seconds",
                                         "Time spent in each metadata and blob store method",
                                         ["store", "operation"], buckets=STORE_BUCKETS, registry=r)
@@ -129,6 +133,10 @@ class ServiceMetrics:
     def watch_store(self, summary: Callable[[], dict[str, int]]) -> None:
         """Read the gauges that need a store query from ``summary`` (``MetadataStore.summary``)."""
         self.figures.source = summary
+
+    def verdict_worsened(self, before: str, after: str) -> None:
+        """A re-scan found a file worse than its stored verdict said (verdicts: four values)."""
+        self.scan_verdicts_worsened.labels(before, after).inc()
 
     def download_sent(self, size_bytes: int) -> None:
         if size_bytes:
