@@ -50,6 +50,8 @@ class Action(enum.StrEnum):
     KEY_REVOKE = "key.revoke"
     UPLOAD_REFUSED = "model.upload_refused"
     """Not a write: a file refused because loading it could run code (``REJECT_UNSAFE_MODELS``)."""
+    IMPORT = "registry.import"
+    """``model-service import``: an archive's content written (its audit records are marked imported)."""
 
 
 @dataclass(frozen=True, slots=True)
