@@ -143,6 +143,11 @@ class Settings(BaseSettings):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
 
+    # ---- uploads in flight ----
+    upload_idle_timeout: float = Field(60.0, gt=0, le=3600,
+                                       description="Seconds an upload's body may go without a byte arriving; then "
+                                                   "the upload is aborted (408 upload_idle) and its bytes removed")
+
     # ---- hostile input and response headers ----
     security_headers: bool = Field(True, description="Send X-Content-Type-Options, X-Frame-Options, Referrer-Policy, "
                                                      "Cross-Origin-Resource-Policy and Content-Security-Policy on "
