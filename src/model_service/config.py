@@ -17,6 +17,7 @@ from .rates import normalise_rate
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 MIN_BOOTSTRAP_KEY_LENGTH = 32
+MIN_UI_SECRET_LENGTH = 32
 
 
 def parse_size(value: str | int) -> int:
@@ -150,6 +151,25 @@ class Settings(BaseSettings):
                                                "or never scanned); 0: no background pass")
     rescan_batch: int = Field(100, ge=1, le=100_000, description="Files (distinct blobs) one background re-scan "
                                                                  "pass scans at most")
+
+    # ---- uploads in flight ----
+    upload_idle_timeout: float = Field(60.0, gt=0, le=3600,
+                                       description="Seconds an upload's body may go without a byte arriving; then "
+                                                   "the upload is aborted (408 upload_idle) and its bytes removed")
+
+    # ---- web UI ----
+    ui_session_secret: SecretStr | None = Field(None, description="The secret of the web UI's form tokens (at "
+                                                                  "least 32 characters); replicas behind one address "
+                                                                  "must share it. Default: one kept in "
+                                                                  "$DATA_DIR/ui-session.secret")
+
+    @field_validator("ui_session_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_UI_SECRET_LENGTH:
+            raise ValueError(f"use at least {MIN_UI_SECRET_LENGTH} random characters, e.g. the output of "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        return value
 
     # ---- hostile input and response headers ----
     security_headers: bool = Field(True, description="Send X-Content-Type-Options, X-Frame-Options, Referrer-Policy, "

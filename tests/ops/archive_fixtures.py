@@ -190,6 +190,21 @@ def snapshot(stores: Stores) -> dict:
             "files": files}
 
 
+def comparable(taken: dict) -> dict:
+    """A :func:`snapshot` less what an import writes anew rather than takes from an archive: each
+    file's scan result (scanned again), the ``imported`` mark in audit records' details, and the
+    import's own audit record (``registry.import``)."""
+    def unscanned(model: ModelVersion | None) -> ModelVersion | None:
+        if model is None or model.file is None:
+            return model
+        return replace(model, file=replace(model.file, scan=None))
+
+    return {**taken,
+            "records": {model_id: (unscanned(model), events) for model_id, (model, events) in taken["records"].items()},
+            "audit": [replace(record, details={k: v for k, v in record.details.items() if k != "imported"})
+                      for record in taken["audit"] if record.action != "registry.import"]}
+
+
 def empty(stores: Stores) -> bool:
     """Whether a metadata store holds nothing at all."""
     metadata = stores.metadata

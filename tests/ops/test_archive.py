@@ -20,12 +20,16 @@ from model_service.cli.main import main
 from model_service.domain.errors import Malformed
 from model_service.domain.models import Status
 from model_service.domain.registry import Registration, Registry
+from model_service.domain.scanning import Verdict
 from model_service.domain.versions import Version
 from model_service.operations.archive import FORMAT, MANIFEST, MANIFEST_END, ZSTD_MAGIC, export_registry
 from model_service.operations.archive_import import import_registry
+from model_service.operations.archive_policy import ImportPolicy
 from model_service.operations.transfer import Stores
+from model_service.scanner.service import PickleScanner
 
-from .archive_fixtures import PAIRINGS, damage, empty, populate, read_blob, snapshot
+from .archive_fixtures import PAIRINGS, comparable, damage, empty, populate, read_blob
+from .archive_fixtures import snapshot as full_snapshot
 
 CHUNK = 64 << 10  # small chunks, so that every file of the test registry takes several
 
@@ -66,9 +70,18 @@ def export_to(stores: Stores, path: Path, **options):
         return export_registry(stores, out, chunk_size=CHUNK, page_size=2, **options)
 
 
+# Restoring one's own backup: keys too, and no scanner (the scans are tests/ops/test_archive_trust.py's)
+RESTORE = ImportPolicy(scanner=None, actor="cli:restorer", with_keys=True)
+
+
 def import_from(path: Path, stores: Stores):
     with open(path, "rb") as archive:
-        return import_registry(archive, stores, chunk_size=CHUNK)
+        return import_registry(archive, stores, RESTORE, chunk_size=CHUNK)
+
+
+def snapshot(stores: Stores) -> dict:
+    """Everything the registry holds but what an import writes anew (scans, audit marks)."""
+    return comparable(full_snapshot(stores))
 
 
 def members(path: Path) -> list[tarfile.TarInfo]:
@@ -109,6 +122,13 @@ def test_a_round_trip_into_every_pairing_loses_nothing_and_a_second_import_write
     assert (imported.aliases_copied, imported.keys_copied, imported.audit_copied) == (3, 3, 7)
     expected = snapshot(source)
     assert snapshot(target) == expected  # every field of every record, every file byte for byte
+    restored = full_snapshot(target)  # but for the scans and audit marks the import wrote itself:
+    assert {model.file.scan.reason for model, _ in restored["records"].values()
+            if model is not None and model.file is not None} == {"scanning_disabled"}
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert [record.details.get("imported", {}).get("archive_sha256") for record in restored["audit"]
+            if record.action != "registry.import"] == [digest] * 7
+    assert [record.actor for record in restored["audit"] if record.action == "registry.import"] == ["cli:restorer"]
 
     again = import_from(archive, target)
     assert again.ok, again.failures
@@ -326,8 +346,9 @@ def test_an_archive_of_a_newer_format_is_refused(source, embedded, tmp_path):
 # ---- memory --------------------------------------------------------------------------------------
 
 def test_memory_stays_flat_whatever_the_file_size(embedded, tmp_path):
-    """A 48 MiB file through export and import with 1 MiB chunks: Python's peak allocation stays
-    within a few chunks (tar's stream buffer and a chunk in flight), far below the file's size."""
+    """A 48 MiB file through export and import with 1 MiB chunks (the import also copies it to a
+    local file for the scan): Python's peak allocation stays within a few chunks (tar's stream
+    buffer and a chunk in flight), far below the file's size."""
     source = embedded("source")
     registry = Registry(source.metadata, source.blobs, max_file_size=1 << 30)
     model = registry.register(Registration(algorithm="xgboost", name="big"), "alice")
@@ -338,7 +359,7 @@ def test_memory_stays_flat_whatever_the_file_size(embedded, tmp_path):
         digest.update(piece)
         upload.write(piece)
     upload.finish()
-    upload.filename = "big.bin"
+    upload.filename, upload.format = "big.bin", "pickle"  # a pickle to the import's scan: copied whole to scan it
     registry.attach(model.id, upload, "alice")
     archive, chunk = tmp_path / "big.tar.zst", 1 << 20
 
@@ -350,11 +371,13 @@ def test_memory_stays_flat_whatever_the_file_size(embedded, tmp_path):
         tracemalloc.reset_peak()
         target = embedded("target")
         with open(archive, "rb") as stream:
-            imported = import_registry(stream, target, chunk_size=chunk)
+            imported = import_registry(stream, target, ImportPolicy(scanner=PickleScanner(), actor="test"),
+                                       chunk_size=chunk)
         _, import_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert exported.ok and imported.ok and exported.blob_bytes == 48 << 20
+    assert imported.scanned == 1 and target.metadata.get(model.id).file.scan.verdict is Verdict.UNSCANNED
     assert read_blob(target.blobs, digest.hexdigest()) is not None
     assert export_peak < 8 * chunk, export_peak
     assert import_peak < 8 * chunk, import_peak

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .keys import _cli_actor as cli_actor  # the actor of the keys commands: cli:<user>
 from .migrate import open_stores, split_urls
 from .settings import redact_url, settings_from_env
 
@@ -75,8 +76,10 @@ def export_archive(path: str, compress: bool, source: str | None, as_json: bool)
 @click.argument("path")
 @click.option("--to", "target", metavar="DB_URL[,BLOB_URL]",
               help="Where to restore to; default the service's own DATABASE_URL and BLOB_STORE_URL.")
+@click.option("--with-keys", is_flag=True,
+              help="Also import the archive's API keys: their hashes then authenticate on the target.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def import_archive(path: str, target: str | None, as_json: bool) -> None:
+def import_archive(path: str, target: str | None, with_keys: bool, as_json: bool) -> None:
     """Restore an archive written by `model-service export` into any pair of stores.
 
     Every file is hashed as it is read and kept only if it matches its sha256; a version whose
@@ -86,6 +89,12 @@ def import_archive(path: str, target: str | None, as_json: bool) -> None:
     first. Safe to run again: what is already there is skipped. Exit status 1 if anything was
     left out. PATH '-' reads standard input.
 
+    Nothing in the archive is trusted: every file is scanned again with this service's scanner
+    settings (SCAN_MODELS, ...) and keeps the new verdict; under REJECT_UNSAFE_MODELS=true a
+    version whose file is unsafe is refused, as its upload would be. API keys are imported only
+    with --with-keys. Audit records are imported marked as such (details.imported: the archive's
+    sha256, who imported it, when), and the import is itself an audit record (registry.import).
+
     \b
     Example, into PostgreSQL and S3:
       model-service import registry-2026-03-01.tar.zst \\
@@ -94,15 +103,24 @@ def import_archive(path: str, target: str | None, as_json: bool) -> None:
     settings = settings_from_env()
     from ..domain.errors import RegistryError, Unavailable
     from ..operations.archive_import import import_registry
+    from ..operations.archive_policy import ImportPolicy
+    from ..scanner.service import build_scanner
 
     db_url, blob_url = split_urls(target) if target else (settings.resolved_database_url, None)
     blob_url = blob_url or settings.resolved_blob_store_url
+    policy = ImportPolicy(scanner=build_scanner(settings), actor=cli_actor(),
+                          reject_unsafe=settings.reject_unsafe_models, with_keys=with_keys)
+    if with_keys:
+        click.echo("WARNING: --with-keys: the archive's API key hashes will authenticate on the target, with "
+                   "their scopes (admin included): whoever holds a key that hashes to one of them gets in. "
+                   "Import keys only from an archive you made yourself and kept safe.", err=True)
     try:
         with ExitStack() as stack:
             source = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
             stores = stack.enter_context(open_stores(settings, db_url, blob_url, migrate_schema=True))
-            click.echo(f"importing {path} into {redact_url(db_url)} + {redact_url(blob_url)}", err=True)
-            summary = import_registry(source, stores, progress=_imported)
+            click.echo(f"importing {path} into {redact_url(db_url)} + {redact_url(blob_url)}"
+                       + ("" if policy.scanner is not None else " (SCAN_MODELS=false: every file unscanned)"), err=True)
+            summary = import_registry(source, stores, policy, progress=_imported)
     except Unavailable as exc:
         raise click.ClickException(f"{exc.message} (run the same command again to resume)") from None
     except RegistryError as exc:

@@ -52,6 +52,8 @@ class Action(enum.StrEnum):
     """A file scanned again (``model-service scan --stale``, the server's pass): its new verdict."""
     UPLOAD_REFUSED = "model.upload_refused"
     """Not a write: a file refused because loading it could run code (``REJECT_UNSAFE_MODELS``)."""
+    IMPORT = "registry.import"
+    """``model-service import``: an archive's content written (its audit records are marked imported)."""
 
 
 @dataclass(frozen=True, slots=True)

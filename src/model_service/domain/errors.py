@@ -17,6 +17,7 @@ machine ``code``; the HTTP layer maps classes to status codes in exactly one tab
     ├── Unauthorized         no API key, or one that is unknown, expired or revoked
     ├── Forbidden            the key lacks the scope, or the name is outside its prefix
     ├── RateLimited          the client has used up its requests of the window
+    ├── RequestTimeout       the client stopped sending a request body it had begun
     └── Unavailable          a backend cannot be reached or is out of space
 """
 
@@ -82,6 +83,13 @@ class Unauthorized(RegistryError):
 
 class Forbidden(RegistryError):
     code = "forbidden"
+
+
+class RequestTimeout(RegistryError):
+    """Raised by no store: the HTTP layer gives up on a request body that stopped arriving (an
+    upload idle for ``UPLOAD_IDLE_TIMEOUT``: code ``upload_idle``)."""
+
+    code = "request_timeout"
 
 
 class RateLimited(RegistryError):

@@ -45,7 +45,9 @@ not referenced by any version: re-importing a complete archive uses them, garbag
 removes them). Then records, aliases, keys and audit records are written as ``migrate`` writes
 them (:mod:`.transfer`): what is already there is skipped, so importing the same archive twice
 writes nothing the second time; a version whose file is neither in the archive intact nor in the
-target is left out and reported, never imported pointing at nothing.
+target is left out and reported, never imported pointing at nothing. What the import does not
+take on the archive's word — scan verdicts (every file is scanned again), API keys (only when
+asked for) and audit history (marked imported) — is :mod:`.archive_policy`'s.
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ def export_registry(source: Stores, out: BinaryIO, *, compress: bool = False, or
     started = time.monotonic()
     now = datetime.now(UTC)
     # typeshed's tarfile.open() lacks copybufsize (addfile's copy buffer), which it passes on to TarFile()
-    with _compressed(out, compress) as stream, _DigestSet() as seen, \
+    with _compressed(out, compress) as stream, DigestSet() as seen, \
             tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[call-overload]
                          bufsize=chunk_size, copybufsize=chunk_size) as tar:
         writer = _Writer(tar, int(now.timestamp()))
@@ -295,11 +297,11 @@ class _Lines:
         self.count += 1
 
 
-class _DigestSet:
+class DigestSet:
     """A set of sha256 digests in a private temporary SQLite database (on disk once it outgrows
     SQLite's page cache): memory stays flat however many files a registry has."""
 
-    def __enter__(self) -> _DigestSet:
+    def __enter__(self) -> DigestSet:
         self._db = sqlite3.connect("")
         self._db.execute("CREATE TABLE seen (digest BLOB PRIMARY KEY) WITHOUT ROWID")
         return self
@@ -307,6 +309,14 @@ class _DigestSet:
     def add(self, sha256: str) -> bool:
         """True if ``sha256`` was not in the set yet."""
         return self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (bytes.fromhex(sha256),)).rowcount == 1
+
+    def __iter__(self) -> Iterator[str]:
+        """The digests, ascending (read in pages: the set may be changed meanwhile)."""
+        after = b""
+        while rows := self._db.execute("SELECT digest FROM seen WHERE digest > ? ORDER BY digest LIMIT 500",
+                                       (after,)).fetchall():
+            yield from (row[0].hex() for row in rows)
+            after = rows[-1][0]
 
     def __exit__(self, *exc_info: object) -> None:
         self._db.close()

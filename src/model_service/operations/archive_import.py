@@ -5,6 +5,9 @@ short: one pass over the tar stream; files verified and committed as they arrive
 members spooled to a temporary directory; records, aliases, keys and audit records written
 (as :mod:`.transfer` writes them, skipping what is there) only once ``manifest-end.json`` has
 arrived and vouched for every member.
+
+What is taken on the archive's word, and what is not (scan verdicts, API keys, audit history),
+is the :class:`~.archive_policy.ImportPolicy`'s: see :mod:`.archive_policy`.
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ import json
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar
 
 from .. import __version__
-from ..domain.errors import Malformed
+from ..domain.audit import AuditRecord
+from ..domain.errors import Malformed, NotFound
 from ..domain.ports import ModelRecord
+from ..domain.scanning import Verdict
 from .archive import (
     ARCHIVE_CHUNK,
     BLOB_MEMBER,
@@ -33,8 +38,10 @@ from .archive import (
     MANIFEST_END,
     MAX_MANIFEST_SIZE,
     ZSTD_MAGIC,
+    DigestSet,
 )
 from .archive_codec import decode
+from .archive_policy import MAX_LISTED, ImportMark, ImportPolicy, Rescanner, marked, record_of_import, refusal
 from .transfer import (
     BlobCopyError,
     Stores,
@@ -53,50 +60,110 @@ def _kind(member: str) -> str:
     return member.split("/", 1)[0].removesuffix(".jsonl")
 
 
+VERDICT_ORDER = (Verdict.UNSAFE, Verdict.SUSPICIOUS, Verdict.UNSCANNED, Verdict.SAFE)
+
+
 @dataclass
 class ImportSummary(TransferSummary):
     """What an import did (:class:`~.transfer.TransferSummary`'s counts), what the archive is
-    (``archive``: its manifest) and what its export reported (``export_problems``)."""
+    (``archive``: its manifest; ``archive_sha256``: the file's digest) and what its export
+    reported (``export_problems``). ``scanned``: versions whose file was scanned again, by
+    ``verdicts``; ``rescanned_differently``: those whose verdict is not the archive's (the first
+    :data:`~.archive_policy.MAX_LISTED`); ``refused_unsafe``: versions refused under
+    ``REJECT_UNSAFE_MODELS``; ``keys_ignored``: the archive's keys, not imported without
+    ``with_keys``."""
 
     blobs_rejected: int = 0
     archive: dict[str, Any] = field(default_factory=dict)
+    archive_sha256: str = ""
     export_problems: list[str] = field(default_factory=list)
+    scanned: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+    verdicts_changed: int = 0
+    rescanned_differently: list[str] = field(default_factory=list)
+    refused_unsafe: int = 0
+    with_keys: bool = False
+    keys_ignored: int = 0
 
     verb: ClassVar[str] = "imported"
 
     def lines(self) -> list[str]:
         head = [f"archive: format {self.archive.get('format_version')}, written by model-service "
-                f"{self.archive.get('service_version')} at {self.archive.get('created_at')}"]
+                f"{self.archive.get('service_version')} at {self.archive.get('created_at')}",
+                f"archive sha256:{self.archive_sha256}"]
         if self.export_problems:
             head += [f"problems the export reported: {len(self.export_problems)}",
                      *(f"  - {problem}" for problem in self.export_problems)]
         body = super().lines()
+        if not self.with_keys:
+            body = [f"API keys: not imported ({self.keys_ignored} in the archive; --with-keys imports them)"
+                    if line.startswith("API keys:") else line for line in body]
+        counts = ", ".join(f"{verdict}: {self.verdicts[verdict]}" for verdict in VERDICT_ORDER
+                           if self.verdicts.get(verdict))
+        scans = [f"files scanned again: {self.scanned}" + (f" ({counts})" if counts else "")
+                 + f"; verdicts that differ from the archive's: {self.verdicts_changed}",
+                 *(f"  - {notice}" for notice in self.rescanned_differently)]
+        if self.refused_unsafe:
+            scans.append(f"versions refused as unsafe (REJECT_UNSAFE_MODELS): {self.refused_unsafe}")
         at = body.index(f"failures: {len(self.failures)}")
-        return [*head, *body[:at], f"skipped: {self.skipped}; files refused as damaged: {self.blobs_rejected}",
-                *body[at:]]
+        files = next(index for index, line in enumerate(body) if line.startswith("files:")) + 1
+        return [*head, *body[:files], *scans, *body[files:at],
+                f"skipped: {self.skipped}; files refused as damaged: {self.blobs_rejected}", *body[at:]]
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
 
 
-def import_registry(source: BinaryIO, target: Stores, *, chunk_size: int = ARCHIVE_CHUNK,
+def import_registry(source: BinaryIO, target: Stores, policy: ImportPolicy, *, chunk_size: int = ARCHIVE_CHUNK,
                     progress: Callable[[ImportSummary], None] | None = None) -> ImportSummary:
     """Restore an archive into ``target`` (its metadata store prepared), as the module's
-    docstring says. :class:`~.errors.Malformed` (code ``invalid_archive``) if ``source`` is not
-    an archive of this service or is truncated, with no metadata written."""
-    summary = ImportSummary()
+    docstring says, taking of it what ``policy`` says. :class:`~.errors.Malformed` (code
+    ``invalid_archive``) if ``source`` is not an archive of this service or is truncated, with
+    no metadata written."""
+    summary = ImportSummary(with_keys=policy.with_keys)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="model-service-import-") as spool:
-        reader = _ArchiveReader(target, Path(spool), summary, chunk_size)
+    digesting = _Digesting(source)
+    with tempfile.TemporaryDirectory(prefix="model-service-import-") as spool, DigestSet() as refused:
+        reader = _ArchiveReader(target, Path(spool), summary, chunk_size, policy, refused)
+        stream = io.BufferedReader(digesting)  # reads of a chunk go straight through to the source
         try:
             # typeshed's fileobj is for every mode; a stream ("r|") is only ever read: _ZstdReader has read() alone
-            with tarfile.open(fileobj=_decompressed(source), mode="r|", bufsize=chunk_size) as tar:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=_decompressed(stream), mode="r|", bufsize=chunk_size) as tar:  # type: ignore[call-overload]
                 reader.read(tar)
         except tarfile.TarError as exc:  # a member cut short, a stream that is not tar (or zstd) at all
             reader.truncated(str(exc))
+        summary.archive_sha256 = digesting.rest(chunk_size)  # what follows the tar's end counts too
         reader.write_metadata(progress, started)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+class _Digesting(io.RawIOBase):
+    """The archive's bytes as read, hashed on the way: the digest is the file's ``sha256sum``."""
+
+    def __init__(self, source: BinaryIO):
+        self._source = source
+        self._digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        readinto = getattr(self._source, "readinto", None)  # files and standard input have it: no copy
+        if readinto is not None:
+            count = readinto(buffer) or 0
+            self._digest.update(memoryview(buffer)[:count])
+            return count
+        data = self._source.read(len(buffer))
+        buffer[:len(data)] = data
+        self._digest.update(data)
+        return len(data)
+
+    def rest(self, chunk_size: int) -> str:
+        """Read what is left to the end; the digest of the whole."""
+        while chunk := self._source.read(chunk_size):
+            self._digest.update(chunk)
+        return self._digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +174,16 @@ class _Spooled:
 
 
 class _ArchiveReader:
-    def __init__(self, target: Stores, spool: Path, summary: ImportSummary, chunk_size: int):
+    def __init__(self, target: Stores, spool: Path, summary: ImportSummary, chunk_size: int, policy: ImportPolicy,
+                 refused: DigestSet):
         self.target = target
         self.spool = spool
         self.summary = summary
         self.chunk_size = chunk_size
+        self.policy = policy
+        self.rescanner = Rescanner(policy, target.blobs, spool, chunk_size)
+        self.refused = refused  # files of versions refused as unsafe: removed at the end unless referenced
+        self.refused_ids: list[str] = []
         self.spooled: dict[str, _Spooled] = {}
         self.rejected: set[str] = set()  # files whose member was refused (problems only: a handful)
         self.blob_members = 0
@@ -210,6 +282,36 @@ class _ArchiveReader:
     # ---- once the archive is known to be complete ----
 
     def write_metadata(self, progress: Callable[[ImportSummary], None] | None, started: float) -> None:
+        summary, metadata = self.summary, self.target.metadata
+        mark = ImportMark(summary.archive_sha256, self.policy.actor, self.policy.clock())
+        for name, path in self._usable():
+            kind = _kind(name)
+            items = self._items(name, path, kind)
+            if kind == "records":
+                for record in items:
+                    self._record(record)
+                if progress is not None:
+                    summary.seconds = time.monotonic() - started
+                    progress(summary)
+            elif kind == "aliases":
+                put_aliases(metadata, items, summary)
+            elif kind == "keys" and self.policy.with_keys:
+                put_keys(metadata, items, summary)
+            elif kind == "keys":
+                summary.keys_ignored += sum(1 for _ in items)
+            else:
+                put_audit(metadata, self._marked(items, mark), summary)
+        for sha256 in self.refused:
+            metadata.delete_blob_if_unreferenced(sha256, self.target.blobs.delete)
+        metadata.append_audit(record_of_import(mark, {
+            "with_keys": self.policy.with_keys, "records_copied": summary.records_copied,
+            "versions_copied": summary.versions_copied, "keys_copied": summary.keys_copied,
+            "audit_copied": summary.audit_copied, "refused_unsafe": summary.refused_unsafe,
+            "refused_model_ids": self.refused_ids, "failures": len(summary.failures)}))
+        metadata.refresh_statistics()
+
+    def _usable(self) -> list[tuple[str, Path]]:
+        """The JSON-lines members the end manifest vouches for, in its order; the others are failures."""
         end, summary = self.end, self.summary
         assert end is not None
         summary.export_problems = [str(problem) for problem in end.get("problems") or ()]
@@ -231,23 +333,12 @@ class _ArchiveReader:
                 usable.append((name, spooled.path))
         for name in self.spooled.keys() - {entry.get("name") for entry in listed}:
             self._failure(f"{name} is not listed in {MANIFEST_END}: ignored")
-        metadata = self.target.metadata
-        for name, path in usable:
-            kind = _kind(name)
-            items = self._items(name, path, kind)
-            if kind == "records":
-                for record in items:
-                    self._record(record)
-                if progress is not None:
-                    summary.seconds = time.monotonic() - started
-                    progress(summary)
-            elif kind == "aliases":
-                put_aliases(metadata, items, summary)
-            elif kind == "keys":
-                put_keys(metadata, items, summary)
-            else:
-                put_audit(metadata, items, summary)
-        metadata.refresh_statistics()
+        return usable
+
+    @staticmethod
+    def _marked(records: Iterable[AuditRecord], mark: ImportMark) -> Iterator[AuditRecord]:
+        for record in records:
+            yield marked(record, mark)
 
     def _items(self, name: str, path: Path, kind: str) -> Iterator[Any]:
         with open(path, "rb") as lines:
@@ -260,13 +351,49 @@ class _ArchiveReader:
                     self._failure(f"line {number} of {name}: {reason}: not imported")
 
     def _record(self, record: ModelRecord) -> None:
-        file = record.model.file if record.model is not None else None
-        if file is not None and self.target.blobs.size(file.sha256) is None:
-            reason = "is damaged in the archive" if file.sha256 in self.rejected else "is not in the archive"
+        model = record.model
+        file = model.file if model is not None else None
+        if model is None or file is None or self._present(record.model_id):
+            put_record(self.target.metadata, record, self.summary)  # nothing to scan, or nothing to write
+            return
+        size = self.target.blobs.size(file.sha256)
+        if size is None or size != file.size_bytes:
+            reason = ("is damaged in the archive" if file.sha256 in self.rejected else "is not in the archive"
+                      ) if size is None else f"is {size} bytes, not the {file.size_bytes} its record says"
             self.summary.skipped += 1
             self._failure(f"{describe(record)}: its file sha256:{file.sha256} {reason}: not imported")
             return
-        put_record(self.target.metadata, record, self.summary)
+        scan = self.rescanner.scan(file)
+        self._count(record, file.scan.verdict.value if file.scan is not None else "not recorded", scan.verdict)
+        refused = refusal(scan) if self.policy.reject_unsafe else None
+        if refused is not None:
+            self.summary.skipped += 1
+            self.summary.refused_unsafe += 1
+            self.refused.add(file.sha256)
+            if len(self.refused_ids) < MAX_LISTED:
+                self.refused_ids.append(record.model_id)
+            self._failure(f"{describe(record)}: {refused}: not imported")
+            return
+        put_record(self.target.metadata, replace(record, model=replace(model, file=replace(file, scan=scan))),
+                   self.summary)
+
+    def _present(self, model_id: str) -> bool:
+        """Whether the target has the version already (an import run again): then it is not scanned."""
+        try:
+            self.target.metadata.get(model_id)
+        except NotFound:
+            return False
+        return True
+
+    def _count(self, record: ModelRecord, claimed: str, verdict: Verdict) -> None:
+        summary = self.summary
+        summary.scanned += 1
+        summary.verdicts[verdict.value] = summary.verdicts.get(verdict.value, 0) + 1
+        if claimed != verdict.value:
+            summary.verdicts_changed += 1
+            if len(summary.rescanned_differently) < MAX_LISTED:
+                summary.rescanned_differently.append(
+                    f"{describe(record)}: the archive says {claimed}, the scan says {verdict.value}")
 
     def _failure(self, message: str) -> None:
         self.summary.failures.append(message)

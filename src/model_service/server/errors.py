@@ -30,6 +30,7 @@ STATUS_BY_ERROR: dict[type[errors.RegistryError], int] = {
     errors.TooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.RangeNotSatisfiable: 416,
+    errors.RequestTimeout: 408,
     errors.RateLimited: 429,
     errors.Unavailable: 503,
 }
@@ -41,6 +42,7 @@ CODE_BY_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "request_timeout",
     411: "length_required",
     413: "request_too_large",
     415: "unsupported_media_type",
@@ -75,6 +77,8 @@ async def _registry_error(request: Request, exc: errors.RegistryError) -> JSONRe
     headers = {"Content-Range": f"bytes */{exc.details['size']}"} if status == 416 and "size" in exc.details else None
     if status == 401:
         headers = {"WWW-Authenticate": www_authenticate(exc.code)}
+    if status == 408:  # the rest of the body may still come: the connection cannot serve another request
+        headers = {"Connection": "close"}
     return error_response(request, status, exc.message, exc.code, exc.details, headers)
 
 

@@ -15,7 +15,7 @@ from ..domain.registry import Registry
 from ..domain.uploads import Upload, parse_checksum
 from .bodies import ensure_length_at_most
 from .metrics import upload_started
-from .uploads import AsyncUpload, MultipartForm, stream_body_into
+from .uploads import AsyncUpload, MultipartForm, idle_limited, stream_body_into
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -61,10 +61,12 @@ def _sink(registry: Registry, expected: str | None, *, filename: str | None = No
                        filename=filename, content_type=content_type)
 
 
-async def receive_raw(request: Request, registry: Registry, *, filename: str | None, fmt: str | None,
-                      checksum: str | None) -> Upload:
-    """The whole request body is the file; ``checksum`` is the client's ``X-File-Checksum``."""
+async def receive_raw(request: Request, registry: Registry, settings: Settings, *, filename: str | None,
+                      fmt: str | None, checksum: str | None) -> Upload:
+    """The whole request body is the file; ``checksum`` is the client's ``X-File-Checksum``. A
+    body idle for ``UPLOAD_IDLE_TIMEOUT`` is given up (408 ``upload_idle``), nothing kept."""
     ensure_length_at_most(request, registry.max_file_size, "file_too_large")
+    request = idle_limited(request, settings.upload_idle_timeout)
     expected = parse_checksum(checksum)
     sink = _sink(registry, expected, filename=clean_filename(filename),
                  content_type=clean_content_type(request.headers.get("content-type")))
@@ -86,8 +88,10 @@ async def receive_form(
 ) -> Upload | None:
     """A multipart body: ``fields`` (name → handler, called as soon as the field ends) and an
     optional part named ``file``. Handles the ``format`` and ``checksum`` fields itself if they
-    are listed (``X-File-Checksum`` works as well)."""
+    are listed (``X-File-Checksum`` works as well). A body idle for ``UPLOAD_IDLE_TIMEOUT`` is
+    given up (408 ``upload_idle``), nothing kept."""
     ensure_length_at_most(request, registry.max_file_size + settings.max_request_size, "file_too_large")
+    request = idle_limited(request, settings.upload_idle_timeout)
     expected = parse_checksum(request.headers.get("x-file-checksum"))
     sink: AsyncUpload | None = None
     options: dict[str, str] = {}

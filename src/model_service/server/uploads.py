@@ -3,26 +3,31 @@
 
 File bytes never accumulate: they are batched into ~1 MiB writes that a worker thread hashes
 and stores while the next batch is being received, so memory per upload stays at a few MiB
-whatever the file size.
+whatever the file size. A body that stops arriving is given up after ``UPLOAD_IDLE_TIMEOUT``
+(:func:`idle_limited`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect, Request
+from starlette.types import Message
 
-from ..domain.errors import Invalid, Malformed, TooLarge
+from ..domain.errors import Invalid, Malformed, RequestTimeout, TooLarge
 from ..domain.uploads import Upload, file_too_large
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks  # a TypedDict that exists for type checkers only
 
 BATCH_SIZE = 1 << 20
+
+log = logging.getLogger("model_service.server")
 
 
 class AsyncUpload:
@@ -101,6 +106,35 @@ class AsyncUpload:
             await asyncio.gather(pending, return_exceptions=True)
         if self.upload is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.upload.abort)
+
+
+def idle_limited(request: Request, seconds: float) -> Request:
+    """``request`` as an upload reads it: when no byte of its body arrives for ``seconds`` (the
+    client went quiet mid-upload, or never started), the read raises :class:`RequestTimeout`
+    ``upload_idle`` (408), so that whoever streams the body aborts the upload and removes its
+    temporary bytes instead of holding them, and the connection, forever. The clock runs only
+    while the server waits for the client: time spent storing what has arrived does not count."""
+    receive = request.receive
+    received = 0
+
+    async def limited() -> Message:
+        nonlocal received
+        timeout = asyncio.timeout(seconds)
+        try:
+            async with timeout:
+                message = await receive()
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            log.warning("Upload aborted: no byte of its body for %g s after %d bytes (UPLOAD_IDLE_TIMEOUT)",
+                        seconds, received)
+            raise RequestTimeout(f"No byte of the upload arrived for {seconds:g} s (UPLOAD_IDLE_TIMEOUT): it was "
+                                 "aborted and nothing was stored", code="upload_idle",
+                                 details={"idle_timeout_seconds": seconds, "bytes_received": received}) from None
+        received += len(message.get("body", b""))
+        return message
+
+    return Request(request.scope, limited)
 
 
 async def stream_body_into(request: Request, sink: AsyncUpload) -> None:

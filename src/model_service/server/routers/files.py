@@ -77,6 +77,7 @@ def build_router() -> APIRouter:
         status_code=201,
         response_model=UploadedOut,
         openapi_extra=_UPLOAD_BODY,
+        responses={408: {"model": ErrorOut, "description": "The body stopped arriving (UPLOAD_IDLE_TIMEOUT)"}},
         summary="Upload the version's file (once; files are immutable)",
     )
     async def upload(
@@ -97,7 +98,7 @@ def build_router() -> APIRouter:
             if received is None:
                 raise Invalid("The multipart form has no part named 'file'", code="missing_file")
         else:
-            received = await receive_raw(request, registry, filename=x_file_name or filename, fmt=format,
+            received = await receive_raw(request, registry, settings, filename=x_file_name or filename, fmt=format,
                                          checksum=x_file_checksum)
         audit = registry.auditor.hook(caller, Action.UPLOAD, describe_with_file)
         async with recording_refusals(registry.auditor, caller, model=model):

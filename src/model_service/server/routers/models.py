@@ -39,6 +39,9 @@ from ..schemas import (
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 }
+IDLE_UPLOAD: dict[int | str, dict[str, Any]] = {  # routes that may take a file
+    408: {"model": ErrorOut, "description": "The body stopped arriving (UPLOAD_IDLE_TIMEOUT)"},
+}
 
 
 STREAMING_ROUTES = frozenset({"register_model", "create_version"})
@@ -125,6 +128,7 @@ def _add_register_model(router: APIRouter) -> None:
         status_code=201,
         response_model=RegisteredOut,
         openapi_extra=_body_doc(RegisterRequest, "The model; as multipart, with its file in the same request"),
+        responses=IDLE_UPLOAD,
         summary="Register a model (an existing name gets its next version)",
     )
     async def register_model(request: Request, response: Response, registry: RegistryDep, caller: WriterDep,
@@ -197,6 +201,7 @@ def _add_create_version(router: APIRouter) -> None:
         status_code=201,
         response_model=RegisteredOut,
         openapi_extra=_body_doc(NewVersionRequest, "Fields that differ from the base version"),
+        responses=IDLE_UPLOAD,
         summary="New version derived from this one (the seed's create_model_version)",
     )
     async def create_version(model_id: ModelId, request: Request, response: Response, registry: RegistryDep,

@@ -57,7 +57,10 @@ async def _refused(request: Request, model_id: str, exc: RegistryError, form: di
     """The version's page again, saying why the registry refused, with the API's status."""
     if isinstance(exc, Unauthorized):
         raise exc
-    return await model_page(request, model_id, status_code=status_for(exc), error=exc.message, form=form)
+    page = await model_page(request, model_id, status_code=status_for(exc), error=exc.message, form=form)
+    if page.status_code == 408:  # an upload gone quiet: the rest of its body may still come
+        page.headers["Connection"] = "close"
+    return page
 
 
 async def _writable(registry: Registry, model_id: str, caller: Caller) -> ModelVersion:
